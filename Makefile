@@ -1,0 +1,43 @@
+# dais: the two commands a newcomer needs are `make run` and `make test`.
+# Every target installs what it needs first (scripts/install-deps.sh does
+# nothing when everything is present).
+
+CARGO        ?= cargo
+PROFILE_FILE ?= hardware/virtual.toml
+DATA_DIR     ?= var/run
+HTTP_LISTEN  ?= 127.0.0.1:8080
+CONTROL_LISTEN ?= 127.0.0.1:4710
+
+.PHONY: all deps build run test lint bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --locked
+
+## Start the appliance on the virtual hardware profile, state under var/.
+run: build
+	@mkdir -p $(DATA_DIR)
+	./target/debug/dais run --profile $(PROFILE_FILE) --data-dir $(DATA_DIR) \
+		--http-listen $(HTTP_LISTEN) --control-listen $(CONTROL_LISTEN)
+
+## The whole suite: unit, property and integration tests.
+test: deps
+	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --doc
+
+## Formatting and clippy with warnings as errors.
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## Benchmarks, optimised build; prints the figures.
+bench: deps
+	$(CARGO) bench --locked
+
+clean:
+	$(CARGO) clean
+	rm -rf var

@@ -1,0 +1,437 @@
+//! `dais run`: start every service, report readiness, stop cleanly.
+//!
+//! Order: settings → logging → data directory lock → device selection and
+//! element check → store → app loop → HTTP and control listeners → panel →
+//! preview. Ready (systemd `READY=1`, `/readyz` 200) once the store, HTTP
+//! and the preview are up. SIGTERM or SIGINT stops everything within
+//! [`STOP_BUDGET`]: listeners closed, pipelines to `Null`, the boot marked
+//! clean, the store checkpointed and closed.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use super::{App, AppEvent, AppState, BootInfo, Endpoints, Service, ServiceState, Shared};
+use crate::command::{Command, Source};
+use crate::config::{self, PanelBackend, Settings, Sources};
+use crate::devices::{self, sysfs::Root};
+use crate::media::{self, preview::PreviewConfig};
+use crate::store::Store;
+use crate::{control, http, panel};
+
+/// How long a stop may take before dais gives up waiting and exits.
+pub const STOP_BUDGET: Duration = Duration::from_millis(4500);
+/// The file, in the data directory, that tells local tools where dais listens.
+pub const ENDPOINTS_FILE: &str = "endpoints.json";
+
+/// Everything `dais run` takes from its command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub profile: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub http_listen: Option<SocketAddr>,
+    pub control_listen: Option<SocketAddr>,
+}
+
+/// Loads the layered settings for `opts` and applies the command-line
+/// overrides, which sit above every file.
+pub fn settings_for(opts: &RunOptions) -> Result<config::Loaded, config::ConfigError> {
+    let mut loaded = config::load(&Sources {
+        profile: opts.profile.clone(),
+        provisioned: Some(opts.data_dir.join("provisioned.toml")),
+        local: opts.config.clone(),
+    })?;
+    if let Some(a) = opts.http_listen {
+        loaded.settings.http.listen = a;
+    }
+    if let Some(a) = opts.control_listen {
+        loaded.settings.control.listen = a;
+    }
+    Ok(loaded)
+}
+
+/// Runs dais until a stop signal. Blocking; owns the process's runtime.
+pub fn run(opts: RunOptions) -> Result<()> {
+    let started = Instant::now();
+    let loaded = settings_for(&opts).map_err(|e| anyhow!("{e}"))?;
+    let settings = loaded.settings;
+    if let Err(e) = super::logging::init(&settings.log.level, settings.log.format) {
+        bail!("{e}");
+    }
+    for (kind, origin) in &loaded.layers {
+        tracing::info!(layer = %kind, file = %origin, "settings layer");
+    }
+
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("data dir {}: cannot create it", opts.data_dir.display()))?;
+    let _lock = lock_data_dir(&opts.data_dir)?;
+
+    media::init()?;
+    let selection = devices::select(&settings, &Root::default()).map_err(|errs| {
+        anyhow!(
+            "the hardware profile's devices are not all present:\n{}",
+            errs.iter()
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let missing = media::elements::missing(&media::elements::for_selection(&selection));
+    if !missing.is_empty() {
+        return Err(media::MediaError::MissingElements(missing).into());
+    }
+
+    let panel_backend = panel::resolve_backend(&settings.panel);
+    if panel_backend == PanelBackend::Kms
+        && let Some(dev) = &settings.panel.drm_device
+    {
+        // Read by Slint's LinuxKMS backend. Set before any other thread
+        // exists, so no concurrent reader of the environment can race it.
+        // SAFETY: the process is still single-threaded here.
+        unsafe { std::env::set_var("SLINT_DRM_DEVICE", dev) };
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dais-rt")
+        .build()
+        .context("cannot start the async runtime")?;
+    let res = rt.block_on(supervise(opts, settings, selection, panel_backend, started));
+    rt.shutdown_timeout(Duration::from_millis(300));
+    res
+}
+
+async fn supervise(
+    opts: RunOptions,
+    settings: Settings,
+    selection: devices::Selection,
+    panel_backend: PanelBackend,
+    started: Instant,
+) -> Result<()> {
+    let data_dir = opts.data_dir.clone();
+    let store = {
+        let dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await
+            .context("store open task failed")??
+    };
+    let boot = record_boot(&store).await?;
+    if boot.previous_clean == Some(false) {
+        tracing::warn!("the previous run of dais did not stop cleanly (crash or power loss)");
+    }
+    tracing::info!(
+        path = %store.path().display(),
+        schema = store.report().schema_version,
+        applied = ?store.report().applied,
+        boot = boot.count,
+        "store open"
+    );
+
+    let now_unix = unix_now();
+    let initial = AppState::new(
+        settings.room.name.clone(),
+        settings.profile.name.clone(),
+        now_unix,
+    );
+    let app = App::start(
+        initial,
+        Shared {
+            settings: settings.clone(),
+            store: store.clone(),
+            boot,
+            started,
+            preview_stats: Default::default(),
+            panel_stats: Default::default(),
+        },
+    );
+    app.post(AppEvent::Service(Service::Store, ServiceState::Up))
+        .await;
+    app.post(AppEvent::Hardware(selection.clone())).await;
+
+    let cancel = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // HTTP.
+    let listener = http::bind(settings.http.listen).await?;
+    let http_addr = listener.local_addr()?;
+    tasks.spawn(http::serve(
+        listener,
+        http::router(app.clone()),
+        cancel.clone(),
+    ));
+    app.post(AppEvent::Service(Service::Http, ServiceState::Up))
+        .await;
+
+    // Control.
+    let mut control_addr = None;
+    if settings.control.enabled {
+        let listener = control::tcp::bind(settings.control.listen).await?;
+        control_addr = Some(listener.local_addr()?);
+        tasks.spawn(control::tcp::serve(listener, app.clone(), cancel.clone()));
+        app.post(AppEvent::Service(Service::Control, ServiceState::Up))
+            .await;
+    }
+    let endpoints = Endpoints {
+        http: Some(format!("http://{}", display_addr(http_addr))),
+        control: control_addr.map(|a| display_addr(a).to_string()),
+    };
+    app.post(AppEvent::Endpoints(endpoints.clone())).await;
+    write_endpoints(&data_dir, http_addr, control_addr)?;
+
+    // Panel.
+    let mut panel_handle = None;
+    if panel_backend != PanelBackend::Off {
+        app.post(AppEvent::Service(Service::Panel, ServiceState::Starting))
+            .await;
+        let mut panel_settings = settings.panel.clone();
+        panel_settings.backend = panel_backend;
+        let app2 = app.clone();
+        let rt = tokio::runtime::Handle::current();
+        let started = tokio::task::spawn_blocking(move || {
+            match panel::start(&panel_settings, app2.clone(), rt.clone()) {
+                Err(e) if panel_settings.backend == PanelBackend::Window => {
+                    tracing::warn!(error = %e, "panel: no window, rendering headless instead");
+                    panel_settings.backend = PanelBackend::Headless;
+                    panel::start(&panel_settings, app2, rt)
+                }
+                other => other,
+            }
+        })
+        .await
+        .context("panel start task failed")?;
+        match started {
+            Ok(h) => {
+                let _ = app.shared.panel_stats.set(h.stats.clone());
+                tracing::info!(backend = h.stats.backend(), "panel up");
+                app.post(AppEvent::Service(Service::Panel, ServiceState::Up))
+                    .await;
+                panel_handle = Some(h);
+            }
+            Err(e) => {
+                // The room still works from the control network and the API.
+                tracing::error!(error = %e, "panel failed to start");
+                app.post(AppEvent::Service(Service::Panel, ServiceState::Failed))
+                    .await;
+            }
+        }
+    }
+
+    // Media preview.
+    let (media_tx, mut media_rx) = tokio::sync::mpsc::channel(32);
+    let preview = media::spawn_preview(
+        PreviewConfig {
+            camera_target: selection.camera.clone(),
+            camera: settings.camera.clone(),
+            display_target: selection.display.clone(),
+            display: settings.display.clone(),
+            panel_frames: panel_handle.as_ref().map(|p| p.preview_sink()),
+            panel_size: (480, 270),
+            panel_fps: 10,
+        },
+        media_tx,
+    );
+    let _ = app.shared.preview_stats.set(preview.stats.clone());
+    app.post(AppEvent::PreviewStarted(preview.clone())).await;
+    {
+        let app = app.clone();
+        tasks.spawn(async move {
+            while let Some(ev) = media_rx.recv().await {
+                app.post(AppEvent::Media(ev)).await;
+            }
+        });
+    }
+
+    // Readiness and the watchdog.
+    {
+        let app = app.clone();
+        let cancel = cancel.clone();
+        let endpoints = endpoints.clone();
+        tasks.spawn(async move {
+            let mut rx = app.watch();
+            let ready = tokio::select! {
+                _ = cancel.cancelled() => false,
+                r = rx.wait_for(|s| s.ready()) => r.is_ok(),
+            };
+            if ready {
+                let msg = format!(
+                    "ready: API {}/api/v3.11/, web client {}/webrtc/, control {}",
+                    endpoints.http.clone().unwrap_or_default(),
+                    endpoints.http.clone().unwrap_or_default(),
+                    endpoints.control.clone().unwrap_or_else(|| "off".into())
+                );
+                tracing::info!(
+                    api = %format!("{}/api/v3.11/", endpoints.http.clone().unwrap_or_default()),
+                    web_client = %format!("{}/webrtc/", endpoints.http.clone().unwrap_or_default()),
+                    control = %endpoints.control.clone().unwrap_or_else(|| "off".into()),
+                    "dais is ready"
+                );
+                super::systemd::ready(&msg);
+            }
+        });
+    }
+    if let Some(interval) = super::systemd::watchdog_interval() {
+        let app = app.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move { watchdog(app, interval, cancel).await });
+    }
+
+    // Wait for a stop signal.
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let why = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = why, "stopping");
+    super::systemd::stopping();
+    let stop_started = Instant::now();
+    app.post(AppEvent::Stopping).await;
+
+    let stop = async {
+        cancel.cancel();
+        preview.stop().await;
+        if let Some(p) = panel_handle.take() {
+            let _ = tokio::task::spawn_blocking(move || p.quit()).await;
+        }
+        while tasks.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(STOP_BUDGET, stop).await.is_err() {
+        tracing::warn!(budget = ?STOP_BUDGET, "some services did not stop in time");
+    }
+    let boot_id = app.shared.boot.id;
+    let store2 = store.clone();
+    let closed = tokio::task::spawn_blocking(move || {
+        let r = store2.write_blocking(move |tx| {
+            tx.execute(
+                "UPDATE boots SET stopped_at = ?1 WHERE id = ?2",
+                (unix_now() as i64, boot_id),
+            )
+        });
+        store2.close();
+        r
+    })
+    .await;
+    match closed {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "could not record the clean stop"),
+        Err(e) => tracing::error!(error = %e, "store close task failed"),
+    }
+    let _ = std::fs::remove_file(data_dir.join(ENDPOINTS_FILE));
+    tracing::info!(took = ?stop_started.elapsed(), "stopped");
+    Ok(())
+}
+
+/// Pings systemd only while the app loop answers, so a wedged core is
+/// restarted by systemd instead of pinging forever from a healthy timer.
+async fn watchdog(app: App, interval: Duration, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let alive =
+            tokio::time::timeout(interval, app.dispatch(Command::GetAppState, Source::System))
+                .await;
+        match alive {
+            Ok(Ok(_)) => super::systemd::watchdog_ping(),
+            _ => tracing::error!("watchdog: the app loop did not answer; not pinging systemd"),
+        }
+    }
+}
+
+async fn record_boot(store: &Store) -> Result<BootInfo> {
+    let now = unix_now() as i64;
+    let info = store
+        .write(move |tx| {
+            let previous: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT stopped_at FROM boots ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            tx.execute(
+                "INSERT INTO boots (started_at, version) VALUES (?1, ?2)",
+                (now, env!("CARGO_PKG_VERSION")),
+            )?;
+            let id = tx.last_insert_rowid();
+            let count: i64 = tx.query_row("SELECT count(*) FROM boots", [], |r| r.get(0))?;
+            Ok(BootInfo {
+                id,
+                count,
+                previous_clean: previous.map(|stopped| stopped.is_some()),
+            })
+        })
+        .await?;
+    Ok(info)
+}
+
+/// Holds an exclusive lock on the data directory for the life of the
+/// process, so two dais never write one store.
+fn lock_data_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("dais.lock");
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("{}: cannot open the lock file", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "data dir {}: another dais is already running on it",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow!("{}: cannot lock: {e}", path.display()))
+        }
+    }
+}
+
+/// Where a local tool (`dais open`, tests, scripts) finds this instance.
+fn write_endpoints(dir: &Path, http: SocketAddr, control: Option<SocketAddr>) -> Result<()> {
+    let body = serde_json::json!({
+        "pid": std::process::id(),
+        "http": http.to_string(),
+        "control": control.map(|c| c.to_string()),
+    });
+    let tmp = dir.join(format!("{ENDPOINTS_FILE}.tmp"));
+    std::fs::write(&tmp, body.to_string())
+        .with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(ENDPOINTS_FILE))
+        .with_context(|| format!("{}: cannot write", dir.join(ENDPOINTS_FILE).display()))?;
+    Ok(())
+}
+
+/// `0.0.0.0:8080` is where dais listens, not where anyone can reach it:
+/// show loopback for the wildcard so the printed link works on this box.
+fn display_addr(a: SocketAddr) -> SocketAddr {
+    if a.ip().is_unspecified() {
+        let ip = if a.is_ipv4() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        };
+        SocketAddr::new(ip, a.port())
+    } else {
+        a
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,174 @@
+//! The app's state: what the room is doing and which services are up.
+//!
+//! Plain data with its transitions. The app loop is its only writer and
+//! publishes every change on a `watch` channel; the panel, the control
+//! network's feedback and `/readyz` read it from there.
+
+use serde::Serialize;
+
+use crate::devices::Selection;
+use crate::media::PreviewState;
+
+/// What the room is doing, as a room controller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Activity {
+    Starting,
+    Idle,
+    Standby,
+    Stopping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ServiceState {
+    Down,
+    Starting,
+    Up,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Store,
+    Http,
+    Control,
+    Media,
+    Panel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Services {
+    pub store: ServiceState,
+    pub http: ServiceState,
+    pub control: ServiceState,
+    pub media: ServiceState,
+    pub panel: ServiceState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoints {
+    /// `http://ADDR:PORT`
+    pub http: Option<String>,
+    /// `ADDR:PORT` of the TCP control listener.
+    pub control: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppState {
+    pub room_name: String,
+    pub profile: String,
+    pub activity: Activity,
+    pub services: Services,
+    pub preview: PreviewState,
+    pub endpoints: Endpoints,
+    pub hardware: Option<Selection>,
+    /// Unix seconds when this dais started.
+    pub started_at: u64,
+    pub version: &'static str,
+}
+
+impl AppState {
+    pub fn new(room_name: String, profile: String, started_at: u64) -> Self {
+        Self {
+            room_name,
+            profile,
+            activity: Activity::Starting,
+            services: Services {
+                store: ServiceState::Down,
+                http: ServiceState::Down,
+                control: ServiceState::Down,
+                media: ServiceState::Down,
+                panel: ServiceState::Down,
+            },
+            preview: PreviewState::Starting,
+            endpoints: Endpoints::default(),
+            hardware: None,
+            started_at,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    pub fn set_service(&mut self, service: Service, state: ServiceState) {
+        let slot = match service {
+            Service::Store => &mut self.services.store,
+            Service::Http => &mut self.services.http,
+            Service::Control => &mut self.services.control,
+            Service::Media => &mut self.services.media,
+            Service::Panel => &mut self.services.panel,
+        };
+        *slot = state;
+        self.settle();
+    }
+
+    /// Applies a preview state change: the media service is up while the
+    /// preview plays or is deliberately in standby.
+    pub fn set_preview(&mut self, preview: PreviewState) {
+        self.services.media = match &preview {
+            PreviewState::Playing | PreviewState::Standby => ServiceState::Up,
+            PreviewState::Starting => ServiceState::Starting,
+            PreviewState::Failed { .. } => ServiceState::Failed,
+            PreviewState::Stopped => ServiceState::Down,
+        };
+        self.preview = preview;
+        self.settle();
+    }
+
+    /// Leaves `Starting` once everything needed for readiness is up.
+    fn settle(&mut self) {
+        if self.activity == Activity::Starting && self.ready() {
+            self.activity = Activity::Idle;
+        }
+    }
+
+    /// Ready once the store, the HTTP server and the media preview are up.
+    pub fn ready(&self) -> bool {
+        self.pending().is_empty()
+    }
+
+    /// What readiness still waits for.
+    pub fn pending(&self) -> Vec<&'static str> {
+        let mut p = Vec::new();
+        if self.services.store != ServiceState::Up {
+            p.push("store");
+        }
+        if self.services.http != ServiceState::Up {
+            p.push("http");
+        }
+        if self.services.media != ServiceState::Up {
+            p.push("media");
+        }
+        if self.activity == Activity::Stopping {
+            p.push("stopping");
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_needs_store_http_and_preview() {
+        let mut s = AppState::new("R".into(), "virtual".into(), 0);
+        assert_eq!(s.pending(), ["store", "http", "media"]);
+        s.set_service(Service::Store, ServiceState::Up);
+        s.set_service(Service::Http, ServiceState::Up);
+        assert!(!s.ready());
+        assert_eq!(s.activity, Activity::Starting);
+        s.set_preview(PreviewState::Playing);
+        assert!(s.ready());
+        assert_eq!(s.activity, Activity::Idle);
+        s.set_preview(PreviewState::Failed {
+            error: "x".into(),
+            retry_in_ms: 500,
+        });
+        assert_eq!(s.pending(), ["media"]);
+        s.set_preview(PreviewState::Standby);
+        assert!(s.ready());
+    }
+}

@@ -1,0 +1,761 @@
+//! The settings schema: every key dais reads, its type and its default.
+//!
+//! Plain data. Loading, layering and error positions live in `config::load`;
+//! range and cross-field checks live in [`Settings::validate`], which returns
+//! every problem at once so an installer sees them all in one pass.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole settings tree. Every struct takes `#[serde(default)]` so that any
+/// layer may set only the keys it cares about.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub profile: ProfileInfo,
+    pub room: RoomSettings,
+    pub http: HttpSettings,
+    pub control: ControlSettings,
+    pub camera: CameraSettings,
+    pub microphone: MicrophoneSettings,
+    pub speaker: SpeakerSettings,
+    pub display: DisplaySettings,
+    pub panel: PanelSettings,
+    pub input: InputSettings,
+    pub log: LogSettings,
+}
+
+/// Which hardware profile these settings describe (set by the profile file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub description: String,
+}
+
+impl Default for ProfileInfo {
+    fn default() -> Self {
+        Self {
+            name: "none".into(),
+            description: "built-in defaults, no hardware profile loaded".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoomSettings {
+    /// Shown on the panel and to the far end.
+    pub name: String,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        Self {
+            name: "Meeting room".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    #[serde(with = "addr")]
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlSettings {
+    pub enabled: bool,
+    /// TCP line protocol for room controllers.
+    #[serde(with = "addr")]
+    pub listen: SocketAddr,
+    /// Most simultaneous controller connections.
+    pub max_connections: u32,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 4710)),
+            max_connections: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VideoSourceKind {
+    /// GStreamer's videotestsrc: the virtual camera.
+    Test,
+    /// A V4L2 camera (USB UVC, HDMI capture).
+    V4l2,
+    /// Any GStreamer source element named by `element`.
+    Element,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VideoInputFormat {
+    /// Raw when the camera offers the size and rate, MJPEG otherwise.
+    Auto,
+    Raw,
+    Mjpeg,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CameraSettings {
+    pub source: VideoSourceKind,
+    /// videotestsrc pattern for `source = "test"` (smpte, ball, snow, ...).
+    pub pattern: String,
+    /// Device node, preferably a stable `/dev/v4l/by-id/...` link.
+    pub device: Option<String>,
+    /// USB `vendor:product` in hex, e.g. `046d:085e`.
+    pub usb_id: Option<String>,
+    /// Part of the device name as the kernel reports it.
+    pub name: Option<String>,
+    /// GStreamer factory name for `source = "element"`.
+    pub element: Option<String>,
+    pub input_format: VideoInputFormat,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+}
+
+impl Default for CameraSettings {
+    fn default() -> Self {
+        Self {
+            source: VideoSourceKind::Test,
+            pattern: "smpte".into(),
+            device: None,
+            usb_id: None,
+            name: None,
+            element: None,
+            input_format: VideoInputFormat::Auto,
+            width: 1280,
+            height: 720,
+            framerate: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AudioSourceKind {
+    /// GStreamer's audiotestsrc: the virtual microphone.
+    Test,
+    Alsa,
+    Element,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MicrophoneSettings {
+    pub source: AudioSourceKind,
+    /// audiotestsrc waveform for `source = "test"` (sine, silence, pink-noise, ...).
+    pub wave: String,
+    pub frequency_hz: f64,
+    /// ALSA card id or name, e.g. `Speakerphone`.
+    pub card: Option<String>,
+    pub usb_id: Option<String>,
+    /// A raw ALSA PCM name, e.g. `hw:CARD=Speakerphone,DEV=0`.
+    pub device: Option<String>,
+    pub element: Option<String>,
+    pub rate: u32,
+    pub channels: u32,
+}
+
+impl Default for MicrophoneSettings {
+    fn default() -> Self {
+        Self {
+            source: AudioSourceKind::Test,
+            wave: "sine".into(),
+            frequency_hz: 440.0,
+            card: None,
+            usb_id: None,
+            device: None,
+            element: None,
+            rate: 48_000,
+            channels: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AudioSinkKind {
+    Alsa,
+    /// Discard audio, keeping the clock (fakesink sync=true).
+    Fake,
+    Element,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpeakerSettings {
+    pub sink: AudioSinkKind,
+    pub card: Option<String>,
+    pub usb_id: Option<String>,
+    /// A raw ALSA PCM name; `null` is ALSA's discarding device.
+    pub device: Option<String>,
+    pub element: Option<String>,
+}
+
+impl Default for SpeakerSettings {
+    fn default() -> Self {
+        Self {
+            sink: AudioSinkKind::Fake,
+            card: None,
+            usb_id: None,
+            device: None,
+            element: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisplaySinkKind {
+    /// Frames handed to dais itself (the panel's preview, tests).
+    Appsink,
+    /// Full-screen on a DRM/KMS connector (the appliance's HDMI output).
+    Kms,
+    /// A window on the desktop session (`DISPLAY`).
+    Window,
+    /// Discard frames, keeping the clock.
+    Fake,
+    Element,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DisplaySettings {
+    pub sink: DisplaySinkKind,
+    /// DRM device, preferably a stable `/dev/dri/by-path/...` link.
+    pub drm_device: Option<String>,
+    /// Connector name as the kernel names it, e.g. `HDMI-A-1`.
+    pub connector: Option<String>,
+    pub element: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+}
+
+impl Default for DisplaySettings {
+    fn default() -> Self {
+        Self {
+            sink: DisplaySinkKind::Appsink,
+            drm_device: None,
+            connector: None,
+            element: None,
+            width: 1280,
+            height: 720,
+            framerate: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PanelBackend {
+    /// A window when `DISPLAY` or `WAYLAND_DISPLAY` is set, otherwise headless.
+    Auto,
+    Window,
+    /// Full screen on a DRM device through Slint's LinuxKMS backend.
+    Kms,
+    /// Software renderer into memory (tests, screenshots, no screen).
+    Headless,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PanelSettings {
+    pub backend: PanelBackend,
+    pub width: u32,
+    pub height: u32,
+    pub drm_device: Option<String>,
+}
+
+impl Default for PanelSettings {
+    fn default() -> Self {
+        Self {
+            backend: PanelBackend::Auto,
+            width: 1280,
+            height: 800,
+            drm_device: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputSettings {
+    /// Read IR receivers, remotes and keyboards through evdev.
+    pub enabled: bool,
+    /// Keymap file (scancode → key → action); empty uses the built-in default.
+    pub keymap: String,
+    /// Input devices to read, by `/dev/input/by-id/...` path or device name;
+    /// empty reads every keyboard and IR receiver.
+    pub devices: Vec<String>,
+    pub long_press_ms: u32,
+}
+
+impl Default for InputSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            keymap: String::new(),
+            devices: Vec::new(),
+            long_press_ms: 800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// `journald` under systemd (JOURNAL_STREAM set), `text` otherwise.
+    Auto,
+    Text,
+    Journald,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// A tracing filter such as `info` or `dais=debug,gst=warn`; `RUST_LOG` wins.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+/// One key whose value is out of range or inconsistent with another key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Dotted key path, e.g. `camera.framerate`.
+    pub key: String,
+    /// What was expected, e.g. `an integer from 1 to 60, got 200`.
+    pub expected: String,
+}
+
+impl Settings {
+    /// Range and cross-field checks. Returns every problem, not the first.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, expected: String| {
+            out.push(Invalid {
+                key: key.into(),
+                expected,
+            })
+        };
+
+        if self.room.name.trim().is_empty() || self.room.name.chars().count() > 64 {
+            bad("room.name", "a name of 1 to 64 characters".into());
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
+            bad(
+                "http.max_body_bytes",
+                format!(
+                    "an integer from 1024 to 67108864, got {}",
+                    self.http.max_body_bytes
+                ),
+            );
+        }
+        if !(1..=10_000).contains(&self.control.max_connections) {
+            bad(
+                "control.max_connections",
+                format!(
+                    "an integer from 1 to 10000, got {}",
+                    self.control.max_connections
+                ),
+            );
+        }
+        if self.control.enabled && self.control.listen == self.http.listen {
+            bad(
+                "control.listen",
+                format!("an address other than http.listen ({})", self.http.listen),
+            );
+        }
+
+        check_video_size(
+            &mut bad,
+            "camera",
+            self.camera.width,
+            self.camera.height,
+            self.camera.framerate,
+        );
+        check_video_size(
+            &mut bad,
+            "display",
+            self.display.width,
+            self.display.height,
+            self.display.framerate,
+        );
+        match self.camera.source {
+            VideoSourceKind::Test => {
+                if !TEST_PATTERNS.contains(&self.camera.pattern.as_str()) {
+                    bad(
+                        "camera.pattern",
+                        format!("one of {}", TEST_PATTERNS.join(", ")),
+                    );
+                }
+            }
+            VideoSourceKind::V4l2 => {
+                if self.camera.device.is_none()
+                    && self.camera.usb_id.is_none()
+                    && self.camera.name.is_none()
+                {
+                    bad(
+                        "camera.device",
+                        "a device path, usb_id or name to select the V4L2 camera".into(),
+                    );
+                }
+            }
+            VideoSourceKind::Element => need_element(&mut bad, "camera", &self.camera.element),
+        }
+        if let Some(id) = &self.camera.usb_id {
+            check_usb_id(&mut bad, "camera.usb_id", id);
+        }
+
+        match self.microphone.source {
+            AudioSourceKind::Test => {
+                if !TEST_WAVES.contains(&self.microphone.wave.as_str()) {
+                    bad(
+                        "microphone.wave",
+                        format!("one of {}", TEST_WAVES.join(", ")),
+                    );
+                }
+                if !(20.0..=20_000.0).contains(&self.microphone.frequency_hz) {
+                    bad(
+                        "microphone.frequency_hz",
+                        format!(
+                            "a frequency from 20 to 20000 Hz, got {}",
+                            self.microphone.frequency_hz
+                        ),
+                    );
+                }
+            }
+            AudioSourceKind::Alsa => need_alsa_selector(
+                &mut bad,
+                "microphone",
+                &self.microphone.card,
+                &self.microphone.usb_id,
+                &self.microphone.device,
+            ),
+            AudioSourceKind::Element => {
+                need_element(&mut bad, "microphone", &self.microphone.element)
+            }
+        }
+        if let Some(id) = &self.microphone.usb_id {
+            check_usb_id(&mut bad, "microphone.usb_id", id);
+        }
+        if ![8_000, 16_000, 24_000, 32_000, 44_100, 48_000].contains(&self.microphone.rate) {
+            bad(
+                "microphone.rate",
+                format!(
+                    "one of 8000, 16000, 24000, 32000, 44100, 48000, got {}",
+                    self.microphone.rate
+                ),
+            );
+        }
+        if !(1..=2).contains(&self.microphone.channels) {
+            bad(
+                "microphone.channels",
+                format!("1 or 2, got {}", self.microphone.channels),
+            );
+        }
+
+        match self.speaker.sink {
+            AudioSinkKind::Alsa => need_alsa_selector(
+                &mut bad,
+                "speaker",
+                &self.speaker.card,
+                &self.speaker.usb_id,
+                &self.speaker.device,
+            ),
+            AudioSinkKind::Fake => {}
+            AudioSinkKind::Element => need_element(&mut bad, "speaker", &self.speaker.element),
+        }
+        if let Some(id) = &self.speaker.usb_id {
+            check_usb_id(&mut bad, "speaker.usb_id", id);
+        }
+
+        if self.display.sink == DisplaySinkKind::Element {
+            need_element(&mut bad, "display", &self.display.element);
+        }
+        if self.display.sink == DisplaySinkKind::Kms && self.display.connector.is_none() {
+            bad(
+                "display.connector",
+                "a connector name such as HDMI-A-1 when display.sink = \"kms\"".into(),
+            );
+        }
+
+        if !(320..=7680).contains(&self.panel.width) || !(240..=4320).contains(&self.panel.height) {
+            bad(
+                "panel.width",
+                format!(
+                    "a panel size from 320x240 to 7680x4320, got {}x{}",
+                    self.panel.width, self.panel.height
+                ),
+            );
+        }
+        if !(100..=10_000).contains(&self.input.long_press_ms) {
+            bad(
+                "input.long_press_ms",
+                format!(
+                    "an integer from 100 to 10000, got {}",
+                    self.input.long_press_ms
+                ),
+            );
+        }
+        if let Err(e) = tracing_filter_ok(&self.log.level) {
+            bad(
+                "log.level",
+                format!("a tracing filter such as \"info\" ({e})"),
+            );
+        }
+        out
+    }
+}
+
+/// videotestsrc patterns a profile may name.
+pub const TEST_PATTERNS: &[&str] = &[
+    "smpte",
+    "snow",
+    "black",
+    "white",
+    "red",
+    "green",
+    "blue",
+    "checkers-1",
+    "checkers-2",
+    "checkers-4",
+    "checkers-8",
+    "circular",
+    "blink",
+    "smpte75",
+    "zone-plate",
+    "gamut",
+    "chroma-zone-plate",
+    "solid-color",
+    "ball",
+    "smpte100",
+    "bar",
+    "pinwheel",
+    "spokes",
+    "gradient",
+    "colors",
+];
+
+/// audiotestsrc waves a profile may name.
+pub const TEST_WAVES: &[&str] = &[
+    "sine",
+    "square",
+    "saw",
+    "triangle",
+    "silence",
+    "white-noise",
+    "pink-noise",
+    "sine-table",
+    "ticks",
+    "gaussian-noise",
+    "red-noise",
+    "blue-noise",
+    "violet-noise",
+];
+
+fn check_video_size(
+    bad: &mut impl FnMut(&str, String),
+    section: &str,
+    width: u32,
+    height: u32,
+    framerate: u32,
+) {
+    if !(16..=7680).contains(&width) || !width.is_multiple_of(2) {
+        bad(
+            &format!("{section}.width"),
+            format!("an even integer from 16 to 7680, got {width}"),
+        );
+    }
+    if !(16..=4320).contains(&height) || !height.is_multiple_of(2) {
+        bad(
+            &format!("{section}.height"),
+            format!("an even integer from 16 to 4320, got {height}"),
+        );
+    }
+    if !(1..=120).contains(&framerate) {
+        bad(
+            &format!("{section}.framerate"),
+            format!("an integer from 1 to 120, got {framerate}"),
+        );
+    }
+}
+
+fn need_element(bad: &mut impl FnMut(&str, String), section: &str, element: &Option<String>) {
+    match element {
+        Some(e) if is_element_name(e) => {}
+        Some(e) => bad(
+            &format!("{section}.element"),
+            format!("a GStreamer element factory name (letters, digits, -, _), got {e:?}"),
+        ),
+        None => bad(
+            &format!("{section}.element"),
+            format!("an element name when {section} uses \"element\""),
+        ),
+    }
+}
+
+fn is_element_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn need_alsa_selector(
+    bad: &mut impl FnMut(&str, String),
+    section: &str,
+    card: &Option<String>,
+    usb_id: &Option<String>,
+    device: &Option<String>,
+) {
+    if card.is_none() && usb_id.is_none() && device.is_none() {
+        bad(
+            &format!("{section}.card"),
+            "an ALSA card name, usb_id or device to select the ALSA device".into(),
+        );
+    }
+}
+
+fn check_usb_id(bad: &mut impl FnMut(&str, String), key: &str, id: &str) {
+    if parse_usb_id(id).is_none() {
+        bad(
+            key,
+            format!("a USB id as vendor:product in hex, such as 046d:085e, got {id:?}"),
+        );
+    }
+}
+
+/// Parses `vvvv:pppp` (hex) into vendor and product ids.
+pub fn parse_usb_id(id: &str) -> Option<(u16, u16)> {
+    let (v, p) = id.split_once(':')?;
+    if v.len() != 4 || p.len() != 4 {
+        return None;
+    }
+    Some((
+        u16::from_str_radix(v, 16).ok()?,
+        u16::from_str_radix(p, 16).ok()?,
+    ))
+}
+
+fn tracing_filter_ok(level: &str) -> Result<(), String> {
+    if level.trim().is_empty() {
+        return Err("empty".into());
+    }
+    // Accept the directive grammar: target=level pairs or bare levels.
+    for directive in level.split(',') {
+        let lvl = directive.rsplit('=').next().unwrap_or("").trim();
+        let known = ["trace", "debug", "info", "warn", "error", "off"];
+        if !known.contains(&lvl.to_ascii_lowercase().as_str()) {
+            return Err(format!("unknown level {lvl:?} in {directive:?}"));
+        }
+        if let Some((target, _)) = directive.split_once('=')
+            && (target.trim().is_empty()
+                || !target
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_:-".contains(c)))
+        {
+            return Err(format!("bad target {target:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// `ADDR:PORT` strings with an error that says what was expected.
+mod addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(a)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| {
+            D::Error::custom(format!(
+                "expected ADDR:PORT such as \"0.0.0.0:8080\" or \"[::1]:8080\", got {s:?}"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Settings::default().validate(), vec![]);
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        let mut s = Settings::default();
+        s.camera.framerate = 500;
+        s.microphone.rate = 12_345;
+        let keys: Vec<_> = s.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["camera.framerate", "microphone.rate"]);
+    }
+
+    #[test]
+    fn v4l2_camera_needs_a_selector() {
+        let mut s = Settings::default();
+        s.camera.source = VideoSourceKind::V4l2;
+        assert_eq!(s.validate()[0].key, "camera.device");
+        s.camera.usb_id = Some("046d:085e".into());
+        assert_eq!(s.validate(), vec![]);
+        s.camera.usb_id = Some("46d:85e".into());
+        assert_eq!(s.validate()[0].key, "camera.usb_id");
+    }
+
+    #[test]
+    fn usb_ids_parse() {
+        assert_eq!(parse_usb_id("046d:085e"), Some((0x046d, 0x085e)));
+        assert_eq!(parse_usb_id("046d085e"), None);
+        assert_eq!(parse_usb_id("zzzz:0000"), None);
+    }
+
+    #[test]
+    fn log_filters_are_checked() {
+        assert!(tracing_filter_ok("info").is_ok());
+        assert!(tracing_filter_ok("dais=debug,warn").is_ok());
+        assert!(tracing_filter_ok("loud").is_err());
+        assert!(tracing_filter_ok("=info").is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! The HTTP listener: the appliance's own endpoints (`/healthz`, `/readyz`,
+//! `/status`, `/metrics`), and the routers other modules mount on it (the
+//! conferencing server's REST API, the control API, the web client).
+//!
+//! Invariant: handlers only read the app's published state or call
+//! `App::dispatch`; none of them mutates state directly.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("http.listen {addr}: cannot listen: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds the listener. Separate from serving so start-up can fail early with
+/// the address named, and so port 0 resolves to a real port.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind { addr, source })
+}
+
+/// The appliance router.
+pub fn router(app: App) -> Router {
+    let limit = app.shared.settings.http.max_body_bytes as usize;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/panel/screenshot.png", get(panel_screenshot))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// Serves until `cancel` fires, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
+    let res = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "http server stopped with an error");
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    // Alive: the runtime answers. Readiness is /readyz.
+    (StatusCode::OK, axum::Json(json!({"status": "ok"})))
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    let st = app.state();
+    let pending = st.pending();
+    if pending.is_empty() {
+        (StatusCode::OK, axum::Json(json!({"ready": true}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"ready": false, "waitingFor": pending})),
+        )
+            .into_response()
+    }
+}
+
+async fn status(State(app): State<App>) -> Response {
+    let st = app.state();
+    let sh = &app.shared;
+    let preview = sh.preview_stats.get().map(|s| {
+        json!({
+            "framesDisplayed": s.frames_displayed.load(Ordering::Relaxed),
+            "framesToPanel": s.frames_to_panel.load(Ordering::Relaxed),
+            "restarts": s.restarts.load(Ordering::Relaxed),
+        })
+    });
+    let panel = sh.panel_stats.get().map(|p| {
+        json!({
+            "backend": p.backend(),
+            "framesRendered": p
+                .counts_frames
+                .load(Ordering::Relaxed)
+                .then(|| p.frames_rendered.load(Ordering::Relaxed)),
+            "previewFramesShown": p.preview_frames.load(Ordering::Relaxed),
+        })
+    });
+    let report = sh.store.report();
+    axum::Json(json!({
+        "state": st,
+        "uptimeSeconds": sh.started.elapsed().as_secs(),
+        "store": {
+            "path": report.path,
+            "schemaVersion": report.schema_version,
+            "migrationsAppliedThisStart": report.applied,
+            "created": report.created,
+            "boot": sh.boot,
+        },
+        "preview": preview,
+        "panel": panel,
+    }))
+    .into_response()
+}
+
+/// Prometheus text exposition of the counters a fleet dashboard watches.
+async fn metrics(State(app): State<App>) -> Response {
+    let st = app.state();
+    let sh = &app.shared;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    };
+    gauge(
+        "dais_up",
+        "1 when dais is ready.",
+        "gauge",
+        u64::from(st.ready()),
+    );
+    gauge(
+        "dais_uptime_seconds",
+        "Seconds since dais started.",
+        "gauge",
+        sh.started.elapsed().as_secs(),
+    );
+    if let Some(s) = sh.preview_stats.get() {
+        gauge(
+            "dais_preview_frames_displayed_total",
+            "Frames the room display sink received.",
+            "counter",
+            s.frames_displayed.load(Ordering::Relaxed),
+        );
+        gauge(
+            "dais_preview_restarts_total",
+            "Times the preview pipeline was rebuilt after a failure.",
+            "counter",
+            s.restarts.load(Ordering::Relaxed),
+        );
+    }
+    if let Some(p) = sh.panel_stats.get() {
+        gauge(
+            "dais_panel_frames_rendered_total",
+            "Frames the panel renderer drew.",
+            "counter",
+            p.frames_rendered.load(Ordering::Relaxed),
+        );
+    }
+    gauge(
+        "dais_boots_total",
+        "Starts of dais on this data directory.",
+        "counter",
+        sh.boot.count as u64,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// The panel's last rendered frame as PNG (headless backend), for remote
+/// support and tests.
+async fn panel_screenshot(State(app): State<App>) -> Response {
+    let snap = app
+        .shared
+        .panel_stats
+        .get()
+        .and_then(|p| p.last_frame.lock().ok().and_then(|f| f.clone()));
+    let Some(snap) = snap else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": {"code": 404, "message": "the panel has not rendered a frame in memory (it is off, starting, or on a screen)"}})),
+        )
+            .into_response();
+    };
+    match tokio::task::spawn_blocking(move || encode_png(&snap)).await {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the screenshot",
+        )
+            .into_response(),
+    }
+}
+
+fn encode_png(s: &crate::panel::Snapshot) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, s.width, s.height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()?.write_image_data(&s.rgb)?;
+    Ok(out)
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": {"code": 404, "message": "no such endpoint"}})),
+    )
+        .into_response()
+}

@@ -1,0 +1,18 @@
+//! dais: a Linux appliance for meeting rooms.
+//!
+//! See ARCHITECTURE.md for the code map. In short: `command` is the one
+//! language every input speaks, `app` owns the room's state and runs the
+//! services, `config` reads the layered settings, `devices` finds the
+//! hardware a profile names, `media` builds the GStreamer pipelines,
+//! `store` keeps state in SQLite, `http` and `control` are the network
+//! edges, and `panel` is the Slint touch UI.
+
+pub mod app;
+pub mod command;
+pub mod config;
+pub mod control;
+pub mod devices;
+pub mod http;
+pub mod media;
+pub mod panel;
+pub mod store;

@@ -1,0 +1,231 @@
+//! The `dais` command line.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use dais::app::{RunOptions, run};
+use dais::config;
+use dais::devices::{self, sysfs::Root};
+use dais::media;
+
+#[derive(Parser)]
+#[command(name = "dais", version, about = "A Linux appliance for meeting rooms")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the appliance: media, panel, HTTP API and control listener.
+    Run {
+        /// Hardware profile (a settings layer), e.g. hardware/virtual.toml.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// Local overrides, the top settings layer.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where the store and runtime files live. Default: $STATE_DIRECTORY
+        /// (set by systemd) or /var/lib/dais.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Overrides http.listen.
+        #[arg(long, value_name = "ADDR:PORT")]
+        http_listen: Option<SocketAddr>,
+        /// Overrides control.listen.
+        #[arg(long, value_name = "ADDR:PORT")]
+        control_listen: Option<SocketAddr>,
+    },
+    /// List the devices the profile names and what GStreamer sees.
+    Devices {
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Settings: print the defaults or check a file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the full settings file with every default and its meaning.
+    Defaults,
+    /// Check a settings file (and, with --profile, the two layered).
+    Check {
+        file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            // `dais devices | head`: the reader left; nothing to report.
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // Before logging exists, or for CLI errors: one clear message.
+            let _ = writeln!(std::io::stderr(), "dais: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("STATE_DIRECTORY")
+        .and_then(|s| {
+            // systemd may pass several, colon-separated; the first is ours.
+            s.to_str()
+                .and_then(|s| s.split(':').next())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("/var/lib/dais"))
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Cmd::Run {
+            profile,
+            config,
+            data_dir,
+            http_listen,
+            control_listen,
+        } => {
+            run(RunOptions {
+                profile,
+                config,
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                http_listen,
+                control_listen,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Devices { profile, config } => {
+            let loaded = config::load(&config::Sources {
+                profile,
+                provisioned: None,
+                local: config,
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            devices_report(&mut out, &loaded.settings)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Config { action } => match action {
+            ConfigCmd::Defaults => {
+                out.write_all(config::DEFAULTS_TOML.as_bytes())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigCmd::Check { file, profile } => {
+                match config::check_file(&file, profile.as_deref()) {
+                    Ok(_) => {
+                        writeln!(out, "{}: ok", file.display())?;
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(e) => {
+                        writeln!(std::io::stderr(), "{e}")?;
+                        Ok(ExitCode::FAILURE)
+                    }
+                }
+            }
+        },
+        Cmd::Version => {
+            writeln!(out, "dais {}", env!("CARGO_PKG_VERSION"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn devices_report(out: &mut impl Write, settings: &config::Settings) -> Result<()> {
+    media::init().context("GStreamer")?;
+    let root = Root::default();
+    writeln!(
+        out,
+        "Hardware profile: {} ({})",
+        settings.profile.name, settings.profile.description
+    )?;
+    writeln!(out, "\nSelected by the profile:")?;
+    let row = |out: &mut dyn Write, role: &str, r: Result<String, devices::DeviceError>| match r {
+        Ok(s) => writeln!(out, "  {role:<11} {s}"),
+        Err(e) => writeln!(out, "  {role:<11} MISSING: {e}"),
+    };
+    row(
+        out,
+        "camera",
+        devices::select_camera(&settings.camera, &root).map(|t| t.to_string()),
+    )?;
+    row(
+        out,
+        "microphone",
+        devices::select_microphone(&settings.microphone, &root).map(|t| t.to_string()),
+    )?;
+    row(
+        out,
+        "speaker",
+        devices::select_speaker(&settings.speaker, &root).map(|t| t.to_string()),
+    )?;
+    row(
+        out,
+        "display",
+        devices::select_display(&settings.display, &root).map(|t| t.to_string()),
+    )?;
+
+    writeln!(out, "\nGStreamer device monitor:")?;
+    let seen = devices::monitor::probe();
+    if seen.is_empty() {
+        writeln!(out, "  (no cameras, microphones or speakers)")?;
+    }
+    for d in seen {
+        let props: Vec<String> = d
+            .properties
+            .iter()
+            .filter(|(k, _)| {
+                [
+                    "device.path",
+                    "api.v4l2.path",
+                    "alsa.card_name",
+                    "alsa.card",
+                    "device.bus_path",
+                ]
+                .contains(&k.as_str())
+            })
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        writeln!(out, "  {:<13} {}  {}", d.class, d.name, props.join(" "))?;
+    }
+
+    writeln!(out, "\nDisplays (DRM connectors):")?;
+    let connectors = devices::sysfs::drm_connectors(&root);
+    if connectors.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for c in connectors {
+        writeln!(
+            out,
+            "  {}-{}  {}  id={}  {}",
+            c.card,
+            c.name,
+            c.status,
+            c.id.map(|i| i.to_string()).unwrap_or_else(|| "?".into()),
+            c.modes.first().cloned().unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}

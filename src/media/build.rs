@@ -1,0 +1,177 @@
+//! Element builders shared by every pipeline: the camera as a source bin
+//! with a fixed raw output, and the room display as a sink.
+
+use std::os::fd::AsRawFd;
+
+use gst::prelude::*;
+
+use super::MediaError;
+use crate::config::{CameraSettings, DisplaySettings, VideoInputFormat};
+use crate::devices::{CameraTarget, DisplayTarget};
+
+pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| MediaError::Element {
+            element: factory.to_string(),
+        })
+}
+
+fn raw_caps(width: u32, height: u32, framerate: u32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("width", width as i32)
+        .field("height", height as i32)
+        .field("framerate", gst::Fraction::new(framerate as i32, 1))
+        .build()
+}
+
+/// A bin with one `src` pad giving raw video at the camera's configured
+/// size and rate, whatever the device delivers.
+pub fn camera_source(
+    target: &CameraTarget,
+    settings: &CameraSettings,
+    name: &str,
+) -> Result<gst::Bin, MediaError> {
+    let bin = gst::Bin::builder().name(name).build();
+    let caps = raw_caps(settings.width, settings.height, settings.framerate);
+    let mut chain: Vec<gst::Element> = Vec::new();
+    match target {
+        CameraTarget::Test { pattern } => {
+            let src = make("videotestsrc", "src")?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("pattern", pattern);
+            chain.push(src);
+        }
+        CameraTarget::V4l2 { device, .. } => {
+            let src = make("v4l2src", "src")?;
+            src.set_property("device", device.to_string_lossy().to_string());
+            let mjpeg = match settings.input_format {
+                VideoInputFormat::Mjpeg => true,
+                VideoInputFormat::Raw => false,
+                VideoInputFormat::Auto => !offers_raw(&src, &caps),
+            };
+            chain.push(src);
+            if mjpeg {
+                let jcaps = make("capsfilter", "jpeg-caps")?;
+                jcaps.set_property(
+                    "caps",
+                    gst::Caps::builder("image/jpeg")
+                        .field("width", settings.width as i32)
+                        .field("height", settings.height as i32)
+                        .field(
+                            "framerate",
+                            gst::Fraction::new(settings.framerate as i32, 1),
+                        )
+                        .build(),
+                );
+                chain.push(jcaps);
+                chain.push(make("jpegdec", "jpegdec")?);
+            }
+        }
+        CameraTarget::Element { factory } => chain.push(make(factory, "src")?),
+    }
+    chain.push(make("videoconvert", "convert")?);
+    chain.push(make("videoscale", "scale")?);
+    chain.push(make("videorate", "rate")?);
+    let filter = make("capsfilter", "caps")?;
+    filter.set_property("caps", &caps);
+    chain.push(filter);
+
+    bin.add_many(&chain).map_err(|_| MediaError::link(name))?;
+    gst::Element::link_many(&chain).map_err(|_| MediaError::link(name))?;
+    let last = chain.last().expect("chain holds at least the capsfilter");
+    let pad = last
+        .static_pad("src")
+        .expect("capsfilter always has a src pad");
+    let ghost = gst::GhostPad::with_target(&pad).map_err(|_| MediaError::link(name))?;
+    ghost.set_active(true).ok();
+    bin.add_pad(&ghost).map_err(|_| MediaError::link(name))?;
+    Ok(bin)
+}
+
+/// Whether a V4L2 source offers raw frames at the wanted size and rate;
+/// USB cameras often give 1080p30 only as MJPEG.
+fn offers_raw(src: &gst::Element, wanted: &gst::Caps) -> bool {
+    if src.set_state(gst::State::Ready).is_err() {
+        return true;
+    }
+    let offered = src
+        .static_pad("src")
+        .map(|p| p.query_caps(None))
+        .unwrap_or_else(gst::Caps::new_any);
+    let _ = src.set_state(gst::State::Null);
+    offered.can_intersect(wanted)
+}
+
+/// The room display sink. `keep_alive` holds resources the sink borrows (the
+/// DRM file descriptor) for as long as the pipeline lives.
+pub struct DisplaySink {
+    pub element: gst::Element,
+    pub appsink: Option<gst_app::AppSink>,
+    pub keep_alive: Option<std::fs::File>,
+}
+
+pub fn display_sink(
+    target: &DisplayTarget,
+    settings: &DisplaySettings,
+    name: &str,
+) -> Result<DisplaySink, MediaError> {
+    let mut keep_alive = None;
+    let mut appsink = None;
+    let element = match target {
+        DisplayTarget::Appsink => {
+            let sink = gst_app::AppSink::builder()
+                .name(name)
+                .caps(
+                    &gst::Caps::builder("video/x-raw")
+                        .field("format", "RGBx")
+                        .field("width", settings.width as i32)
+                        .field("height", settings.height as i32)
+                        .build(),
+                )
+                .max_buffers(2)
+                .drop(true)
+                .sync(true)
+                .build();
+            appsink = Some(sink.clone());
+            sink.upcast()
+        }
+        DisplayTarget::Kms {
+            drm_device,
+            connector_id,
+            ..
+        } => {
+            let sink = make("kmssink", name)?;
+            if let Some(dev) = drm_device {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(dev)
+                    .map_err(|e| MediaError::Device {
+                        device: dev.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                sink.set_property("fd", file.as_raw_fd());
+                keep_alive = Some(file);
+            }
+            if let Some(id) = connector_id {
+                sink.set_property("connector-id", *id as i32);
+            }
+            sink.set_property("force-modesetting", true);
+            sink
+        }
+        DisplayTarget::Window => make("ximagesink", name)?,
+        DisplayTarget::Fake => {
+            let s = make("fakesink", name)?;
+            s.set_property("sync", true);
+            s
+        }
+        DisplayTarget::Element { factory } => make(factory, name)?,
+    };
+    Ok(DisplaySink {
+        element,
+        appsink,
+        keep_alive,
+    })
+}

@@ -1,0 +1,257 @@
+//! Shared helpers for integration tests: start the real `dais` binary on a
+//! temporary data directory with free ports, talk to it over real HTTP and
+//! TCP, stop it with a real signal.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dais");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn virtual_profile() -> PathBuf {
+    repo().join("hardware/virtual.toml")
+}
+
+/// A running dais.
+pub struct Dais {
+    pub child: Child,
+    pub data_dir: PathBuf,
+    pub http: String,
+    pub control: Option<String>,
+    log: PathBuf,
+}
+
+/// Options for [`Dais::start`].
+pub struct Start<'a> {
+    pub data_dir: &'a Path,
+    pub profile: PathBuf,
+    pub config: Option<PathBuf>,
+    pub extra: Vec<String>,
+}
+
+impl<'a> Start<'a> {
+    pub fn new(data_dir: &'a Path) -> Self {
+        Self {
+            data_dir,
+            profile: virtual_profile(),
+            config: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Builds the `dais run` command line for `s`, on free ports.
+pub fn run_command(s: &Start<'_>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg("--profile")
+        .arg(&s.profile)
+        .arg("--data-dir")
+        .arg(s.data_dir)
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ]);
+    if let Some(c) = &s.config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.args(&s.extra);
+    // Headless panel whatever the developer's desktop is.
+    cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    cmd.env("RUST_LOG", "info");
+    cmd
+}
+
+impl Dais {
+    /// Starts dais and waits until its endpoints file appears.
+    pub fn start(s: Start<'_>) -> Self {
+        let _ = std::fs::remove_file(s.data_dir.join("endpoints.json"));
+        let log = s.data_dir.with_extension("log");
+        let logf = std::fs::File::create(&log).expect("create log file");
+        let child = run_command(&s)
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("spawn dais");
+        let mut d = Dais {
+            child,
+            data_dir: s.data_dir.to_path_buf(),
+            http: String::new(),
+            control: None,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(d.data_dir.join("endpoints.json"))
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                d.http = format!("http://{}", v["http"].as_str().expect("http addr"));
+                d.control = v["control"].as_str().map(str::to_string);
+                return d;
+            }
+            if let Some(status) = d.child.try_wait().expect("poll dais") {
+                panic!("dais exited early with {status}:\n{}", d.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dais did not start:\n{}",
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.http, path)
+    }
+
+    /// Waits for `/readyz` to answer 200.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok((200, _)) = get(&self.url("/readyz")) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().expect("poll dais") {
+                panic!(
+                    "dais exited with {status} before ready:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dais never became ready:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let (code, body) = get(&self.url("/status")).expect("GET /status");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        // SAFETY: kill(2) with a pid we spawned and own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("poll dais") {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Opens a TCP control connection.
+    pub fn control(&self) -> Control {
+        let addr = self.control.clone().expect("control listener enabled");
+        let stream = TcpStream::connect(addr).expect("connect control");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Control {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+}
+
+impl Drop for Dais {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A TCP control connection speaking the line protocol.
+pub struct Control {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Control {
+    pub fn send_line(&mut self, line: &str) -> serde_json::Value {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write control line");
+        self.read_reply()
+    }
+
+    pub fn read_reply(&mut self) -> serde_json::Value {
+        let mut s = String::new();
+        self.reader.read_line(&mut s).expect("read control reply");
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("reply {s:?} is not JSON: {e}"))
+    }
+
+    pub fn call(&mut self, v: serde_json::Value) -> serde_json::Value {
+        self.send_line(&v.to_string())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// GET returning the status and JSON body (`null` when the body is not JSON).
+pub fn get(url: &str) -> Result<(u16, serde_json::Value), ureq::Error> {
+    let mut r = agent().get(url).call()?;
+    let code = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    Ok((
+        code,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+pub fn get_bytes(url: &str) -> (u16, Vec<u8>) {
+    let mut r = agent().get(url).call().expect("GET");
+    let code = r.status().as_u16();
+    (code, r.body_mut().read_to_vec().unwrap_or_default())
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
+pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Runs the dais binary to completion with `args`.
+pub fn dais(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("DISPLAY")
+        .output()
+        .expect("run dais")
+}
