@@ -7,12 +7,18 @@
 //! `store` keeps state in SQLite, `http` and `control` are the network
 //! edges, and `panel` is the Slint touch UI.
 
+// serde_json's json! macro recurses per token; the OpenAPI document is large.
+#![recursion_limit = "512"]
+
 pub mod app;
+pub mod clock;
 pub mod command;
+pub mod conference;
 pub mod config;
 pub mod control;
 pub mod devices;
 pub mod http;
 pub mod media;
 pub mod panel;
+pub mod server;
 pub mod store;

@@ -40,6 +40,10 @@ enum Cmd {
         /// Overrides control.listen.
         #[arg(long, value_name = "ADDR:PORT")]
         control_listen: Option<SocketAddr>,
+        /// An OAuth API client for this run (repeatable): client_credentials
+        /// with this id and secret.
+        #[arg(long, value_name = "ID:SECRET", value_parser = parse_api_client)]
+        api_client: Vec<(String, String)>,
     },
     /// List the devices the profile names and what GStreamer sees.
     Devices {
@@ -67,6 +71,26 @@ enum ConfigCmd {
         #[arg(long, value_name = "FILE")]
         profile: Option<PathBuf>,
     },
+    /// Read a secret on stdin and print its Argon2 hash for settings
+    /// (server.api_clients secret_hash, server.users password_hash).
+    HashSecret,
+}
+
+fn parse_api_client(s: &str) -> Result<(String, String), String> {
+    let (id, secret) = s
+        .split_once(':')
+        .ok_or("expected ID:SECRET, e.g. crm:Very-Long-Secret")?;
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+    {
+        return Err("the id before ':' must be letters, digits, '.', '_' or '-'".into());
+    }
+    if secret.len() < 8 {
+        return Err("the secret after ':' must be at least 8 characters".into());
+    }
+    Ok((id.to_string(), secret.to_string()))
 }
 
 fn main() -> ExitCode {
@@ -108,6 +132,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             data_dir,
             http_listen,
             control_listen,
+            api_client,
         } => {
             run(RunOptions {
                 profile,
@@ -115,6 +140,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 data_dir: data_dir.unwrap_or_else(default_data_dir),
                 http_listen,
                 control_listen,
+                api_clients: api_client,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -131,6 +157,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Config { action } => match action {
             ConfigCmd::Defaults => {
                 out.write_all(config::DEFAULTS_TOML.as_bytes())?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigCmd::HashSecret => {
+                let mut secret = String::new();
+                std::io::stdin().read_line(&mut secret)?;
+                let secret = secret.trim_end_matches(['\r', '\n']);
+                if secret.is_empty() {
+                    anyhow::bail!("no secret on stdin");
+                }
+                let hash = dais::server::auth::hash_secret(secret).map_err(anyhow::Error::msg)?;
+                writeln!(out, "{hash}")?;
                 Ok(ExitCode::SUCCESS)
             }
             ConfigCmd::Check { file, profile } => {

@@ -58,6 +58,8 @@ pub struct Shared {
     pub started: Instant,
     pub preview_stats: std::sync::OnceLock<Arc<PreviewStats>>,
     pub panel_stats: std::sync::OnceLock<Arc<crate::panel::PanelStats>>,
+    /// The embedded conferencing server.
+    pub server: crate::server::Server,
 }
 
 /// This start of dais as the store recorded it.

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     pub http_listen: Option<SocketAddr>,
     pub control_listen: Option<SocketAddr>,
+    /// API clients for this run only (`--api-client ID:SECRET`).
+    pub api_clients: Vec<(String, String)>,
 }
 
 /// Loads the layered settings for `opts` and applies the command-line
@@ -133,6 +135,15 @@ async fn supervise(
         "store open"
     );
 
+    let server = {
+        let store = store.clone();
+        let s = settings.server.clone();
+        let extra = opts.api_clients.clone();
+        tokio::task::spawn_blocking(move || open_server(store, &s, extra))
+            .await
+            .context("server open task failed")??
+    };
+
     let now_unix = unix_now();
     let initial = AppState::new(
         settings.room.name.clone(),
@@ -148,6 +159,7 @@ async fn supervise(
             started,
             preview_stats: Default::default(),
             panel_stats: Default::default(),
+            server: server.clone(),
         },
     );
     app.post(AppEvent::Service(Service::Store, ServiceState::Up))
@@ -167,6 +179,10 @@ async fn supervise(
     ));
     app.post(AppEvent::Service(Service::Http, ServiceState::Up))
         .await;
+
+    if settings.server.enabled {
+        tasks.spawn(server.clone().scheduler(cancel.clone()));
+    }
 
     // Control.
     let mut control_addr = None;
@@ -325,6 +341,66 @@ async fn supervise(
     let _ = std::fs::remove_file(data_dir.join(ENDPOINTS_FILE));
     tracing::info!(took = ?stop_started.elapsed(), "stopped");
     Ok(())
+}
+
+/// The conferencing server with the API clients and users from settings,
+/// plus any given on the command line for this run.
+fn open_server(
+    store: Store,
+    s: &crate::config::ServerSettings,
+    extra_clients: Vec<(String, String)>,
+) -> Result<crate::server::Server> {
+    use crate::server::auth::{ApiClient, Auth, LocalUser, Secret};
+    let mut clients: Vec<ApiClient> = s
+        .api_clients
+        .iter()
+        .map(|c| ApiClient {
+            id: c.id.clone(),
+            secret: Secret::Hash(c.secret_hash.clone()),
+        })
+        .collect();
+    for (id, secret) in extra_clients {
+        clients.retain(|c| c.id != id);
+        clients.push(ApiClient {
+            id,
+            secret: Secret::Plain(secret),
+        });
+    }
+    for c in &clients {
+        if let Secret::Hash(h) = &c.secret
+            && !crate::server::auth::is_phc_hash(h)
+        {
+            bail!(
+                "server.api_clients {:?}: secret_hash is not a valid Argon2 hash",
+                c.id
+            );
+        }
+    }
+    let users = s
+        .users
+        .iter()
+        .map(|u| LocalUser {
+            login: u.login.clone(),
+            display_name: if u.display_name.is_empty() {
+                u.login.clone()
+            } else {
+                u.display_name.clone()
+            },
+            password: Secret::Hash(u.password_hash.clone()),
+        })
+        .collect();
+    let auth = Auth::new(clients, users, s.token_ttl as i64);
+    let config = crate::server::ServerConfig {
+        public_url: (!s.public_url.is_empty()).then(|| s.public_url.clone()),
+        link_ttl: s.link_ttl as i64,
+        room_login: s.room_login.clone(),
+    };
+    Ok(crate::server::Server::open(
+        store,
+        std::sync::Arc::new(crate::clock::SystemClock::default()),
+        config,
+        auth,
+    )?)
 }
 
 /// Pings systemd only while the app loop answers, so a wedged core is

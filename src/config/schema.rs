@@ -23,6 +23,7 @@ pub struct Settings {
     pub display: DisplaySettings,
     pub panel: PanelSettings,
     pub input: InputSettings,
+    pub server: ServerSettings,
     pub log: LogSettings,
 }
 
@@ -327,6 +328,56 @@ impl Default for InputSettings {
     }
 }
 
+/// The embedded conferencing server and its REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    pub enabled: bool,
+    /// Base URL for links (`https://room.example.com`); empty: the request's Host.
+    pub public_url: String,
+    /// Seconds an OAuth access token lives.
+    pub token_ttl: u64,
+    /// Seconds a guest link lives.
+    pub link_ttl: u64,
+    /// The owner name of conferences the room starts itself.
+    pub room_login: String,
+    pub api_clients: Vec<ApiClientSettings>,
+    pub users: Vec<UserSettings>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            public_url: String::new(),
+            token_ttl: 604_800,
+            link_ttl: 60,
+            room_login: "room".into(),
+            api_clients: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// An OAuth client allowed the client_credentials grant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiClientSettings {
+    pub id: String,
+    /// Argon2 hash from `dais config hash-secret`.
+    pub secret_hash: String,
+}
+
+/// A local user allowed the password grant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserSettings {
+    pub login: String,
+    pub display_name: String,
+    /// Argon2 hash from `dais config hash-secret`.
+    pub password_hash: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
@@ -532,6 +583,80 @@ impl Settings {
                 ),
             );
         }
+        let sv = &self.server;
+        let url_ok = sv.public_url.is_empty()
+            || sv.public_url.starts_with("http://")
+            || sv.public_url.starts_with("https://");
+        if !url_ok {
+            bad(
+                "server.public_url",
+                format!(
+                    "an http:// or https:// URL, or \"\", got {:?}",
+                    sv.public_url
+                ),
+            );
+        }
+        if !(60..=31_536_000).contains(&sv.token_ttl) {
+            bad(
+                "server.token_ttl",
+                format!("60 to 31536000 seconds, got {}", sv.token_ttl),
+            );
+        }
+        if !(10..=86_400).contains(&sv.link_ttl) {
+            bad(
+                "server.link_ttl",
+                format!("10 to 86400 seconds, got {}", sv.link_ttl),
+            );
+        }
+        if !is_login(&sv.room_login) {
+            bad(
+                "server.room_login",
+                "a login of letters, digits, '.', '_' or '-'".into(),
+            );
+        }
+        for (i, c) in sv.api_clients.iter().enumerate() {
+            if !is_login(&c.id) {
+                bad(
+                    &format!("server.api_clients[{i}].id"),
+                    "letters, digits, '.', '_' or '-'".into(),
+                );
+            }
+            if sv.api_clients[..i].iter().any(|o| o.id == c.id) {
+                bad(
+                    &format!("server.api_clients[{i}].id"),
+                    format!("a unique id; {:?} is used twice", c.id),
+                );
+            }
+            if !c.secret_hash.starts_with("$argon2") {
+                bad(
+                    &format!("server.api_clients[{i}].secret_hash"),
+                    "an Argon2 hash from `dais config hash-secret`".into(),
+                );
+            }
+        }
+        for (i, u) in sv.users.iter().enumerate() {
+            if !is_login(&u.login) {
+                bad(
+                    &format!("server.users[{i}].login"),
+                    "letters, digits, '.', '_' or '-'".into(),
+                );
+            }
+            if sv.users[..i]
+                .iter()
+                .any(|o| o.login.eq_ignore_ascii_case(&u.login))
+            {
+                bad(
+                    &format!("server.users[{i}].login"),
+                    format!("a unique login; {:?} is used twice", u.login),
+                );
+            }
+            if !u.password_hash.starts_with("$argon2") {
+                bad(
+                    &format!("server.users[{i}].password_hash"),
+                    "an Argon2 hash from `dais config hash-secret`".into(),
+                );
+            }
+        }
         if let Err(e) = tracing_filter_ok(&self.log.level) {
             bad(
                 "log.level",
@@ -670,6 +795,13 @@ pub fn parse_usb_id(id: &str) -> Option<(u16, u16)> {
         u16::from_str_radix(v, 16).ok()?,
         u16::from_str_radix(p, 16).ok()?,
     ))
+}
+
+fn is_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
 }
 
 fn tracing_filter_ok(level: &str) -> Result<(), String> {

@@ -40,6 +40,11 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
 /// The appliance router.
 pub fn router(app: App) -> Router {
     let limit = app.shared.settings.http.max_body_bytes as usize;
+    let api = if app.shared.settings.server.enabled {
+        crate::server::api::router(app.shared.server.clone())
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -47,8 +52,9 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .route("/panel/screenshot.png", get(panel_screenshot))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
+        .merge(api)
+        .layer(DefaultBodyLimit::max(limit))
 }
 
 /// Serves until `cancel` fires, then finishes in-flight requests.

@@ -18,10 +18,11 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Versions start at 1 and have no gaps.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "boots",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "boots",
+        sql: "
         CREATE TABLE schema_migrations (
             version    INTEGER PRIMARY KEY,
             name       TEXT NOT NULL,
@@ -36,7 +37,42 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             stopped_at INTEGER
         );
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "conference server",
+        sql: "
+        -- Conferences as the REST API writes them (the v3/v4 JSON object).
+        CREATE TABLE conferences (
+            id         TEXT PRIMARY KEY,
+            body       TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE templates (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            name       TEXT NOT NULL,
+            settings   TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        -- OAuth tokens by SHA-256; the tokens themselves are never stored.
+        CREATE TABLE api_tokens (
+            hash           TEXT PRIMARY KEY,
+            kind           TEXT NOT NULL,
+            principal_kind TEXT NOT NULL,
+            subject        TEXT NOT NULL,
+            expires_at     INTEGER NOT NULL
+        );
+        CREATE TABLE guest_links (
+            hash         TEXT PRIMARY KEY,
+            cid          TEXT NOT NULL,
+            guest_id     TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            used         INTEGER NOT NULL DEFAULT 0
+        );
+        ",
+    },
+];
 
 pub fn latest(migrations: &[Migration]) -> u32 {
     migrations.last().map_or(0, |m| m.version)

@@ -255,3 +255,138 @@ pub fn dais(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run dais")
 }
+
+/// A REST API client: real HTTP with an optional bearer token.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            token: None,
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            base: self.base.clone(),
+            token: Some(token.to_string()),
+        }
+    }
+
+    /// Gets a client_credentials token and returns an authorised client.
+    pub fn login_client(&self, id: &str, secret: &str) -> Self {
+        let (code, body) = self.form(
+            "/oauth2/v1/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+        );
+        assert_eq!(code, 200, "token: {body}");
+        self.with_token(body["access_token"].as_str().expect("access_token"))
+    }
+
+    pub fn form(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut r = agent()
+            .post(format!("{}{}", self.base, path))
+            .send_form(pairs.iter().copied())
+            .expect("POST form");
+        let code = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", &format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    fn finish(
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> (u16, serde_json::Value) {
+        let mut r = r.expect("HTTP request");
+        let code = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        Self::finish(
+            self.auth(agent().get(format!("{}{}", self.base, path)))
+                .call(),
+        )
+    }
+
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .auth(agent().get(format!("{}{}", self.base, path)))
+            .call()
+            .expect("GET");
+        let code = r.status().as_u16();
+        (code, r.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        Self::finish(
+            self.auth(agent().delete(format!("{}{}", self.base, path)))
+                .call(),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        Self::finish(
+            self.auth(agent().post(format!("{}{}", self.base, path)))
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+        )
+    }
+
+    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+        Self::finish(
+            self.auth(agent().post(format!("{}{}", self.base, path)))
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    }
+
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        Self::finish(
+            self.auth(agent().put(format!("{}{}", self.base, path)))
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+        )
+    }
+}
+
+pub fn fixture(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo().join("tests/data").join(name)).expect("fixture");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// The error fields a 400 names, sorted.
+pub fn bad_fields(body: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = body["error"]["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -1,0 +1,224 @@
+//! REST API load from a second process: many concurrent keep-alive
+//! connections against the release `dais` on the virtual profile. Prints
+//! requests per second and p50/p99 latency for GET conference and for
+//! create conference.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const GET_CONNECTIONS: usize = 64;
+const CREATE_CONNECTIONS: usize = 16;
+const RUN_FOR: Duration = Duration::from_secs(5);
+
+struct Conn {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Self {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        s.set_nodelay(true).unwrap();
+        let (r, w) = s.into_split();
+        Self {
+            r: BufReader::new(r),
+            w,
+        }
+    }
+
+    /// One request on the kept-alive connection; returns the status.
+    async fn request(&mut self, method: &str, path: &str, token: &str, body: &str) -> u16 {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.w.write_all(req.as_bytes()).await.expect("write");
+        let mut line = String::new();
+        self.r.read_line(&mut line).await.expect("status line");
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.r.read_line(&mut line).await.expect("header");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.r.read_exact(&mut body).await.expect("body");
+        status
+    }
+}
+
+fn endpoints(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("endpoints.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["http"].as_str().map(str::to_string)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+async fn drive(
+    addr: String,
+    token: String,
+    conns: usize,
+    make: fn(usize, usize) -> (String, String, String),
+) -> (usize, Vec<Duration>, usize) {
+    let deadline = Instant::now() + RUN_FOR;
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let addr = addr.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let (m, p, b) = make(c, i);
+                let t = Instant::now();
+                let status = conn.request(&m, &p, &token, &b).await;
+                lat.push(t.elapsed());
+                if status != 200 {
+                    errors += 1;
+                }
+                i += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    all.sort();
+    (all.len(), all, errors)
+}
+
+fn main() {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && !"api".contains(&a))
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware/virtual.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dais"))
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--api-client", "bench:bench-secret-1"])
+        .env_remove("DISPLAY")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dais");
+    let addr = loop {
+        if let Some(a) = endpoints(&data) {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = rt.block_on(async {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let body = "grant_type=client_credentials&client_id=bench&client_secret=bench-secret-1";
+        let req = format!("POST /oauth2/v1/token HTTP/1.1\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        let json = out.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    });
+    rt.block_on(async {
+        let mut c = Conn::open(&addr).await;
+        let s = c
+            .request(
+                "POST",
+                "/api/v3.11/conferences",
+                &token,
+                r#"{"id":"bench","topic":"Bench","owner":"bench","state":"running"}"#,
+            )
+            .await;
+        assert_eq!(s, 200);
+    });
+
+    println!(
+        "REST API under load (release dais, loopback, {}s per case, 2-core machine shared with the load generator)",
+        RUN_FOR.as_secs()
+    );
+    let (n, lat, errors) = rt.block_on(drive(
+        addr.clone(),
+        token.clone(),
+        GET_CONNECTIONS,
+        |_, _| {
+            (
+                "GET".into(),
+                "/api/v3.11/conferences/bench".into(),
+                String::new(),
+            )
+        },
+    ));
+    println!(
+        "  GET conference     {GET_CONNECTIONS:>3} connections  {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {errors}",
+        n as f64 / RUN_FOR.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99)
+    );
+    let (n, lat, errors) = rt.block_on(drive(
+        addr.clone(),
+        token.clone(),
+        CREATE_CONNECTIONS,
+        |c, i| {
+            (
+                "POST".into(),
+                "/api/v3.11/conferences".into(),
+                format!(r#"{{"topic":"Load {c}-{i}","owner":"bench","max_participants":10}}"#),
+            )
+        },
+    ));
+    println!(
+        "  create conference  {CREATE_CONNECTIONS:>3} connections  {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {errors}",
+        n as f64 / RUN_FOR.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99)
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}

@@ -1,0 +1,1063 @@
+//! The REST API's HTTP face (axum): routes under `/api/v3.11/`, accepted
+//! under any `/api/v3.N/` prefix, plus `POST /oauth2/v1/token`.
+//!
+//! Handlers parse, authenticate and call [`Server`]; they hold no rules.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::model::{conference_json, member_json, parse_patch, parse_patch_partial, patch_json};
+use super::{Caller, Filter, Moderation, Principal, Server, ServerError, Trigger, links};
+use crate::conference::roster::JoinRequest;
+use crate::conference::{FieldError, JoinDecision, Role, RunState, WaitReason};
+
+pub const API_PREFIX: &str = "/api/v3.11";
+
+/// All routes of the conferencing server.
+pub fn router(server: Server) -> Router {
+    let api = Router::new()
+        .route("/conferences", get(list).post(create))
+        .route(
+            "/conferences/{id}",
+            get(get_one).put(update).delete(delete_one),
+        )
+        .route("/conferences/{id}/run", post(run))
+        .route("/conferences/{id}/stop", post(stop))
+        .route(
+            "/conferences/{id}/participants",
+            get(participants).post(join),
+        )
+        .route(
+            "/conferences/{id}/participants/{pid}",
+            axum::routing::put(moderate).delete(remove_participant),
+        )
+        .route("/conferences/{id}/participants/{pid}/admit", post(admit))
+        .route("/conferences/{id}/participants/{pid}/reject", post(reject))
+        .route("/conferences/{id}/waiting_room/admit_all", post(admit_all))
+        .route("/conferences/{id}/invite", post(invite))
+        .route(
+            "/conferences/{id}/invitations",
+            get(invitations).post(invite),
+        )
+        .route(
+            "/conferences/{id}/invitations/{inv}",
+            axum::routing::delete(uninvite),
+        )
+        .route("/conferences/{id}/ics", get(ics))
+        .route("/conferences/{id}/calendars", get(calendars))
+        .route("/software/clients", get(software_clients))
+        .route("/templates", get(templates).post(create_template))
+        .route(
+            "/templates/{tid}",
+            get(get_template)
+                .put(update_template)
+                .delete(delete_template),
+        )
+        .route("/templates/{tid}/start", post(start_template))
+        .layer(middleware::from_fn(version_guard));
+    Router::new()
+        .nest("/api/{version}", api)
+        .route("/oauth2/v1/token", post(token))
+        .route("/api/openapi.json", get(openapi))
+        .route("/c/{id}", get(conference_page))
+        .with_state(server)
+}
+
+/// Only `/api/v3.N/` paths reach the handlers.
+async fn version_guard(req: Request, next: Next) -> Response {
+    // Inside `nest` the URI has lost its prefix; the original still has it.
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.0.path().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let ok = path
+        .strip_prefix("/api/v3.")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|minor| {
+            !minor.is_empty() && minor.len() <= 3 && minor.bytes().all(|b| b.is_ascii_digit())
+        });
+    if ok {
+        next.run(req).await
+    } else {
+        ServerError::NotFound(
+            "unknown API version: dais speaks /api/v3.N/ (v3.11 and its siblings)".into(),
+        )
+        .into_response()
+    }
+}
+
+// ---- authentication -----------------------------------------------------
+
+fn bearer(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut it = v.splitn(2, ' ');
+        if let (Some(scheme), Some(tok)) = (it.next(), it.next())
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            return Some(tok.trim().to_string());
+        }
+    }
+    parts.uri.query().and_then(|q| {
+        form_urlencoded_pairs(q)
+            .into_iter()
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v)
+    })
+}
+
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default()
+}
+
+/// An authenticated API principal (401 otherwise).
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<Server> for Auth {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        server: &Server,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ServerError::Unauthorized(
+                "an access token is required (Authorization: Bearer ... or ?access_token=)".into(),
+            )
+        })?;
+        server
+            .auth()
+            .check(&token, server.now())
+            .map(Auth)
+            .map_err(|m| ServerError::Unauthorized(m.into()))
+    }
+}
+
+/// A principal, a participant session, or nobody.
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequestParts<Server> for MaybeCaller {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        server: &Server,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(parts) else {
+            return Ok(MaybeCaller(None));
+        };
+        if let Ok(p) = server.auth().check(&token, server.now()) {
+            return Ok(MaybeCaller(Some(Caller::Principal(p))));
+        }
+        if server.session(&token).is_some() {
+            return Ok(MaybeCaller(Some(Caller::Session(token))));
+        }
+        Err(ServerError::Unauthorized(
+            "the access token is not valid".into(),
+        ))
+    }
+}
+
+fn need_caller(c: MaybeCaller) -> Result<Caller, ServerError> {
+    c.0.ok_or_else(|| {
+        ServerError::Unauthorized("an access token or participant session is required".into())
+    })
+}
+
+// ---- helpers ------------------------------------------------------------
+
+/// The public base URL and the host part for links.
+fn base(server: &Server, headers: &HeaderMap) -> (String, String) {
+    if let Some(u) = &server.config().public_url {
+        let host = u
+            .split("://")
+            .nth(1)
+            .unwrap_or(u)
+            .trim_end_matches('/')
+            .to_string();
+        return (u.trim_end_matches('/').to_string(), host);
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost")
+        .to_string();
+    (format!("http://{host}"), host)
+}
+
+fn json_body(bytes: &Bytes) -> Result<Value, ServerError> {
+    if bytes.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ServerError::invalid(
+            "body",
+            format!(
+                "not valid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+fn api_prefix(version: &str) -> String {
+    format!("/api/{version}")
+}
+
+#[derive(Deserialize)]
+struct IdPath {
+    version: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct PidPath {
+    id: String,
+    pid: String,
+}
+
+// ---- OAuth ----------------------------------------------------------------
+
+async fn token(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let form: HashMap<String, String> = if ctype.starts_with("application/json") {
+        match serde_json::from_slice::<HashMap<String, Value>>(&body) {
+            Ok(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(s) => Some((k, s)),
+                    Value::Number(n) => Some((k, n.to_string())),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                return oauth_error(
+                    "invalid_request",
+                    &format!("the body is not valid JSON: {e}"),
+                );
+            }
+        }
+    } else {
+        match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+            Ok(v) => v.into_iter().collect(),
+            Err(e) => {
+                return oauth_error(
+                    "invalid_request",
+                    &format!("the body is not form-encoded: {e}"),
+                );
+            }
+        }
+    };
+    let now = server.now();
+    match server.auth().grant(&form, now) {
+        Ok(issued) => {
+            if let Err(e) = server.save_tokens(issued.rows.clone()).await {
+                return e.into_response();
+            }
+            (
+                [(header::CACHE_CONTROL, "no-store")],
+                axum::Json(json!({
+                    "access_token": issued.access_token,
+                    "token_type": "Bearer",
+                    "expires_in": issued.expires_in,
+                    "refresh_token": issued.refresh_token,
+                    "scope": "",
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => oauth_error(e.error, &e.description),
+    }
+}
+
+fn oauth_error(error: &str, description: &str) -> Response {
+    let status = if error == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+// ---- conferences ----------------------------------------------------------
+
+async fn list(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ServerError> {
+    let mut f = Filter::default();
+    let mut errs = Vec::new();
+    for (k, v) in &q {
+        match k.as_str() {
+            "state" => match v.as_str() {
+                "running" => f.state = Some(RunState::Running),
+                "stopped" => f.state = Some(RunState::Stopped),
+                _ => errs.push(FieldError::new("state", "\"running\" or \"stopped\"")),
+            },
+            "owner" => f.owner = Some(v.clone()),
+            "page" | "page_id" => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => f.page = n,
+                _ => errs.push(FieldError::new(k.as_str(), "a page number from 1")),
+            },
+            "page_size" => match v.parse::<usize>() {
+                Ok(n) if (1..=Filter::MAX_PAGE_SIZE).contains(&n) => f.page_size = n,
+                _ => errs.push(FieldError::new(
+                    "page_size",
+                    format!("1 to {}", Filter::MAX_PAGE_SIZE),
+                )),
+            },
+            "access_token" => {}
+            _ => errs.push(FieldError::new(k.as_str(), "unknown query parameter")),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ServerError::Invalid(errs));
+    }
+    let (b, _) = base(&server, &headers);
+    let (page, total) = server.list(&who, &f);
+    Ok(axum::Json(json!({
+        "conferences": page.iter().map(|c| conference_json(c, &b)).collect::<Vec<_>>(),
+        "total": total,
+        "page": f.page,
+        "page_size": f.page_size,
+    }))
+    .into_response())
+}
+
+/// Parses a conference body; when some fields do not parse, the domain
+/// still checks the others so that one answer names every bad field.
+fn patch_or_all_errors(
+    server: &Server,
+    who: &Principal,
+    cid: Option<&str>,
+    v: &Value,
+) -> Result<crate::conference::Patch, ServerError> {
+    let (patch, mut errs) = parse_patch_partial(v);
+    if errs.is_empty() {
+        return Ok(patch);
+    }
+    for e in server.check(who, cid, &patch) {
+        if !errs
+            .iter()
+            .any(|x| x.field == e.field || x.field.starts_with(&format!("{}.", e.field)))
+        {
+            errs.push(e);
+        }
+    }
+    errs.sort_by(|a, b| a.field.cmp(&b.field));
+    Err(ServerError::Invalid(errs))
+}
+
+async fn create(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    let v = json_body(&body)?;
+    let patch = patch_or_all_errors(&server, &who, None, &v)?;
+    let c = server.create(&who, patch).await?;
+    let (b, _) = base(&server, &headers);
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"conference": conference_json(&c, &b)})),
+    )
+        .into_response())
+}
+
+async fn get_one(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let c = server.get(&who, &p.id)?;
+    let (b, _) = base(&server, &headers);
+    Ok(axum::Json(json!({"conference": conference_json(&c, &b)})).into_response())
+}
+
+async fn update(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<IdPath>,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    let v = json_body(&body)?;
+    let patch = patch_or_all_errors(&server, &who, Some(&p.id), &v)?;
+    let c = server.update(&who, &p.id, patch).await?;
+    let (b, _) = base(&server, &headers);
+    Ok(axum::Json(json!({"conference": conference_json(&c, &b)})).into_response())
+}
+
+async fn delete_one(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    server.delete(&who, &p.id).await?;
+    Ok(axum::Json(json!({"state": "deleted", "id": p.id})).into_response())
+}
+
+async fn run(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let c = server.set_running(&who, &p.id, true, Trigger::Api).await?;
+    let (b, _) = base(&server, &headers);
+    Ok(
+        axum::Json(json!({"state": "running", "conference": conference_json(&c, &b)}))
+            .into_response(),
+    )
+}
+
+async fn stop(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let c = server.set_running(&who, &p.id, false, Trigger::Api).await?;
+    let (b, _) = base(&server, &headers);
+    Ok(
+        axum::Json(json!({"state": "stopped", "conference": conference_json(&c, &b)}))
+            .into_response(),
+    )
+}
+
+// ---- participants ------------------------------------------------------------
+
+async fn participants(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let caller = need_caller(caller)?;
+    let list = server.participants(&caller, &p.id)?;
+    Ok(axum::Json(json!({
+        "participants": list.iter().map(member_json).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// A join request: with a guest-link `token`, as the bearer's user, or as
+/// an anonymous guest with `display_name` (and `pin`).
+async fn join(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<IdPath>,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    let v = json_body(&body)?;
+    let Value::Object(o) = &v else {
+        return Err(ServerError::invalid("body", "a JSON object"));
+    };
+    let mut errs = Vec::new();
+    for k in o.keys() {
+        if !["token", "display_name", "pin"].contains(&k.as_str()) {
+            errs.push(FieldError::new(
+                k.as_str(),
+                "unknown field; a join takes token, display_name and pin",
+            ));
+        }
+    }
+    let text = |k: &str, errs: &mut Vec<FieldError>| match o.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errs.push(FieldError::new(k, "a string"));
+            None
+        }
+    };
+    let token = text("token", &mut errs);
+    let name = text("display_name", &mut errs);
+    let pin = text("pin", &mut errs);
+    if let Some(n) = &name
+        && (n.trim().is_empty() || n.chars().count() > 128 || n.chars().any(char::is_control))
+    {
+        errs.push(FieldError::new(
+            "display_name",
+            "1 to 128 printable characters",
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(ServerError::Invalid(errs));
+    }
+    let req = if let Some(token) = token {
+        let link = server.redeem_link(&p.id, &token).await?;
+        JoinRequest {
+            id: format!("guest:{}", link.guest_id),
+            display_name: name.unwrap_or(link.display_name),
+            guest: true,
+            pin,
+            via_link: true,
+        }
+    } else {
+        match caller.0 {
+            Some(Caller::Principal(Principal::User {
+                login,
+                display_name,
+            })) => JoinRequest {
+                id: login,
+                display_name: name.unwrap_or(display_name),
+                guest: false,
+                pin,
+                via_link: false,
+            },
+            Some(Caller::Principal(Principal::Room { login })) => JoinRequest {
+                id: login.clone(),
+                display_name: name.unwrap_or(login),
+                guest: false,
+                pin,
+                via_link: false,
+            },
+            Some(Caller::Principal(Principal::Client { .. })) | Some(Caller::Session(_)) => {
+                return Err(ServerError::invalid(
+                    "token",
+                    "API clients join people with a guest link token; a participant session is already in",
+                ));
+            }
+            None => {
+                let display_name = name
+                    .ok_or_else(|| ServerError::invalid("display_name", "required for a guest"))?;
+                JoinRequest {
+                    id: format!("guest:{}", super::auth::random_hex(6)),
+                    display_name,
+                    guest: true,
+                    pin,
+                    via_link: false,
+                }
+            }
+        }
+    };
+    let out = server.join(&p.id, req)?;
+    let (status, decision, reason, message) = match out.decision {
+        JoinDecision::Admitted { .. } => (StatusCode::OK, "admitted", None, "admitted".to_string()),
+        JoinDecision::Waiting(r) => (
+            StatusCode::ACCEPTED,
+            "waiting",
+            Some(r.name()),
+            wait_message(r).to_string(),
+        ),
+        JoinDecision::Refused(r) => (
+            StatusCode::FORBIDDEN,
+            "refused",
+            Some(r.code()),
+            r.to_string(),
+        ),
+    };
+    Ok((
+        status,
+        axum::Json(json!({
+            "decision": decision,
+            "reason": reason,
+            "message": message,
+            "participant": out.member.as_ref().map(member_json),
+            "session": out.session,
+        })),
+    )
+        .into_response())
+}
+
+fn wait_message(r: WaitReason) -> &'static str {
+    match r {
+        WaitReason::WaitingRoom => "you are in the waiting room; a moderator will let you in",
+        WaitReason::WaitingForHost => "waiting for the host to join",
+        WaitReason::AwaitingApproval => "waiting for the owner to approve your request",
+    }
+}
+
+async fn moderate(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<PidPath>,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    let caller = need_caller(caller)?;
+    let v = json_body(&body)?;
+    let Value::Object(o) = &v else {
+        return Err(ServerError::invalid("body", "a JSON object"));
+    };
+    let mut steps = Vec::new();
+    let mut errs = Vec::new();
+    let mut mic = None;
+    let mut cam = None;
+    for (k, val) in o {
+        match (k.as_str(), val) {
+            ("role", Value::String(r)) => match Role::from_name(r) {
+                Some(role) => steps.push(Moderation::Role(p.pid.clone(), role)),
+                None => errs.push(FieldError::new(
+                    "role",
+                    "owner, moderator, operator, speaker, translator or participant",
+                )),
+            },
+            ("podium", Value::Bool(b)) => steps.push(Moderation::Podium(p.pid.clone(), *b)),
+            ("waiting_room", Value::Bool(true)) => {
+                steps.push(Moderation::ToWaitingRoom(p.pid.clone()))
+            }
+            ("waiting_room", Value::Bool(false)) => steps.push(Moderation::Admit(p.pid.clone())),
+            ("mic_muted", Value::Bool(b)) => mic = Some(*b),
+            ("camera_off", Value::Bool(b)) => cam = Some(*b),
+            ("role" | "podium" | "waiting_room" | "mic_muted" | "camera_off", _) => {
+                errs.push(FieldError::new(
+                    k.as_str(),
+                    if k == "role" {
+                        "a role name"
+                    } else {
+                        "true or false"
+                    },
+                ))
+            }
+            _ => errs.push(FieldError::new(k.as_str(), "unknown field")),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ServerError::Invalid(errs));
+    }
+    if mic.is_some() || cam.is_some() {
+        steps.push(Moderation::Media {
+            id: p.pid.clone(),
+            mic_muted: mic,
+            camera_off: cam,
+        });
+    }
+    for s in steps {
+        server.moderate(&caller, &p.id, s)?;
+    }
+    participant_reply(&server, &caller, &p.id, &p.pid)
+}
+
+fn participant_reply(
+    server: &Server,
+    caller: &Caller,
+    cid: &str,
+    pid: &str,
+) -> Result<Response, ServerError> {
+    let list = server.participants(caller, cid)?;
+    let m = list
+        .iter()
+        .find(|m| m.id == pid)
+        .map(member_json)
+        .unwrap_or(Value::Null);
+    Ok(axum::Json(json!({"participant": m})).into_response())
+}
+
+async fn remove_participant(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<PidPath>,
+) -> Result<Response, ServerError> {
+    let caller = need_caller(caller)?;
+    server.moderate(&caller, &p.id, Moderation::Remove(p.pid.clone()))?;
+    Ok(axum::Json(json!({"state": "removed", "id": p.pid})).into_response())
+}
+
+async fn admit(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<PidPath>,
+) -> Result<Response, ServerError> {
+    let caller = need_caller(caller)?;
+    server.moderate(&caller, &p.id, Moderation::Admit(p.pid.clone()))?;
+    participant_reply(&server, &caller, &p.id, &p.pid)
+}
+
+async fn reject(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<PidPath>,
+) -> Result<Response, ServerError> {
+    let caller = need_caller(caller)?;
+    server.moderate(&caller, &p.id, Moderation::Reject(p.pid.clone()))?;
+    Ok(axum::Json(json!({"state": "rejected", "id": p.pid})).into_response())
+}
+
+async fn admit_all(
+    State(server): State<Server>,
+    caller: MaybeCaller,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let caller = need_caller(caller)?;
+    server.moderate(&caller, &p.id, Moderation::AdmitAll)?;
+    let list = server.participants(&caller, &p.id)?;
+    Ok(
+        axum::Json(json!({"participants": list.iter().map(member_json).collect::<Vec<_>>()}))
+            .into_response(),
+    )
+}
+
+// ---- invitations -------------------------------------------------------------
+
+fn parse_people(v: &Value) -> Result<Vec<crate::conference::Invitation>, ServerError> {
+    let list = v
+        .get("participants")
+        .or_else(|| v.get("invitations"))
+        .ok_or_else(|| {
+            ServerError::invalid(
+                "participants",
+                "required: a list of ids or {\"id\", \"display_name\"} objects",
+            )
+        })?;
+    let patch = parse_patch(&json!({"invitations": list})).map_err(ServerError::Invalid)?;
+    let people = patch.invitations.unwrap_or_default();
+    if people.is_empty() {
+        return Err(ServerError::invalid(
+            "participants",
+            "at least one participant",
+        ));
+    }
+    Ok(people)
+}
+
+async fn invite(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    Path(p): Path<IdPath>,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    let v = json_body(&body)?;
+    let people = parse_people(&v)?;
+    let added = server.invite(&who, &p.id, people).await?;
+    let c = server.get(&who, &p.id)?;
+    Ok(axum::Json(json!({
+        "added": added.iter().map(|i| json!({"id": i.id, "display_name": i.display_name})).collect::<Vec<_>>(),
+        "invitations": c.invitations.iter().map(|i| json!({"id": i.id, "display_name": i.display_name})).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+async fn invitations(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let c = server.get(&who, &p.id)?;
+    Ok(axum::Json(json!({
+        "invitations": c.invitations.iter().map(|i| json!({"id": i.id, "display_name": i.display_name})).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct InvPath {
+    id: String,
+    inv: String,
+}
+
+async fn uninvite(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    Path(p): Path<InvPath>,
+) -> Result<Response, ServerError> {
+    server.uninvite(&who, &p.id, &p.inv).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- calendars -------------------------------------------------------------------
+
+async fn ics(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let c = server.get(&who, &p.id)?;
+    let (b, host) = base(&server, &headers);
+    let text = super::calendar::ics(&c, &b, &host, server.now()).ok_or_else(|| {
+        ServerError::Conflict(format!(
+            "conference {} is a virtual room: it has no time to put in a calendar",
+            p.id
+        ))
+    })?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.ics\"", sanitize_filename(&p.id)),
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+fn sanitize_filename(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+async fn calendars(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<IdPath>,
+) -> Result<Response, ServerError> {
+    let c = server.get(&who, &p.id)?;
+    let (b, _) = base(&server, &headers);
+    let links = super::calendar::calendars(&c, &b, &api_prefix(&p.version)).ok_or_else(|| {
+        ServerError::Conflict(format!(
+            "conference {} is a virtual room: it has no time to put in a calendar",
+            p.id
+        ))
+    })?;
+    Ok(axum::Json(links).into_response())
+}
+
+// ---- guest links ---------------------------------------------------------------------
+
+async fn software_clients(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ServerError> {
+    let mut errs = Vec::new();
+    let cid = q.get("call_id").cloned();
+    if cid.as_deref().is_none_or(str::is_empty) {
+        errs.push(FieldError::new("call_id", "required: the conference ID"));
+    }
+    match q.get("case").map(String::as_str) {
+        None | Some("join_conference_button") => {}
+        Some(_) => errs.push(FieldError::new(
+            "case",
+            "only join_conference_button is supported",
+        )),
+    }
+    let user = match q.get("user") {
+        Some(u) => match links::parse_user(u) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                errs.push(FieldError::new("user", e.trim_start_matches("user: ")));
+                None
+            }
+        },
+        None => {
+            errs.push(FieldError::new(
+                "user",
+                "required: 2$<id>*<Display Name> or $<Display Name>",
+            ));
+            None
+        }
+    };
+    if !errs.is_empty() {
+        return Err(ServerError::Invalid(errs));
+    }
+    let (cid, user) = (
+        cid.unwrap_or_default(),
+        user.expect("errors were returned above"),
+    );
+    let (token, link) = server.issue_link(&who, &cid, &user).await?;
+    let (b, host) = base(&server, &headers);
+    Ok(axum::Json(links::clients_json(&b, &host, &cid, &token, &link)).into_response())
+}
+
+// ---- templates ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct TidPath {
+    tid: String,
+}
+
+fn tid(p: &TidPath) -> Result<i64, ServerError> {
+    p.tid
+        .parse()
+        .map_err(|_| ServerError::NotFound(format!("no template {}", p.tid)))
+}
+
+fn template_json(t: &crate::conference::template::Template) -> Value {
+    json!({"id": t.id, "name": t.name, "settings": patch_json(&t.settings)})
+}
+
+fn admin(who: &Principal) -> Result<(), ServerError> {
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(ServerError::Forbidden(
+            "templates belong to the room; only API clients and the room change them".into(),
+        ))
+    }
+}
+
+async fn templates(State(server): State<Server>, Auth(_who): Auth) -> Response {
+    axum::Json(
+        json!({"templates": server.templates().iter().map(template_json).collect::<Vec<_>>()}),
+    )
+    .into_response()
+}
+
+fn template_input(
+    v: &Value,
+    need_name: bool,
+) -> Result<(Option<String>, Option<crate::conference::Patch>), ServerError> {
+    let Value::Object(o) = v else {
+        return Err(ServerError::invalid(
+            "body",
+            "a JSON object with name and settings",
+        ));
+    };
+    let mut errs = Vec::new();
+    for k in o.keys() {
+        if k != "name" && k != "settings" {
+            errs.push(FieldError::new(
+                k.as_str(),
+                "unknown field; templates take name and settings",
+            ));
+        }
+    }
+    let name = match o.get("name") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errs.push(FieldError::new("name", "a string"));
+            None
+        }
+        None if need_name => {
+            errs.push(FieldError::new("name", "required"));
+            None
+        }
+        None => None,
+    };
+    let settings = match o.get("settings") {
+        Some(s) => match parse_patch(s) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errs.extend(
+                    e.into_iter()
+                        .map(|f| FieldError::new(format!("settings.{}", f.field), f.message)),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    if errs.is_empty() {
+        Ok((name, settings))
+    } else {
+        Err(ServerError::Invalid(errs))
+    }
+}
+
+async fn create_template(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    admin(&who)?;
+    let v = json_body(&body)?;
+    let (name, settings) = template_input(&v, true)?;
+    let t = server
+        .save_template(None, name.unwrap_or_default(), settings.unwrap_or_default())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"template": template_json(&t)})),
+    )
+        .into_response())
+}
+
+async fn get_template(
+    State(server): State<Server>,
+    Auth(_who): Auth,
+    Path(p): Path<TidPath>,
+) -> Result<Response, ServerError> {
+    let id = tid(&p)?;
+    let t = server
+        .templates()
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| ServerError::NotFound(format!("no template {id}")))?;
+    Ok(axum::Json(json!({"template": template_json(&t)})).into_response())
+}
+
+async fn update_template(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    Path(p): Path<TidPath>,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    admin(&who)?;
+    let id = tid(&p)?;
+    let current = server
+        .templates()
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| ServerError::NotFound(format!("no template {id}")))?;
+    let v = json_body(&body)?;
+    let (name, settings) = template_input(&v, false)?;
+    let t = server
+        .save_template(
+            Some(id),
+            name.unwrap_or(current.name),
+            settings.unwrap_or(current.settings),
+        )
+        .await?;
+    Ok(axum::Json(json!({"template": template_json(&t)})).into_response())
+}
+
+async fn delete_template(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    Path(p): Path<TidPath>,
+) -> Result<Response, ServerError> {
+    admin(&who)?;
+    server.delete_template(tid(&p)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn start_template(
+    State(server): State<Server>,
+    Auth(who): Auth,
+    headers: HeaderMap,
+    Path(p): Path<TidPath>,
+) -> Result<Response, ServerError> {
+    let c = server.start_template(&who, tid(&p)?).await?;
+    let (b, _) = base(&server, &headers);
+    Ok(axum::Json(json!({"conference": conference_json(&c, &b)})).into_response())
+}
+
+// ---- the rest --------------------------------------------------------------------------
+
+async fn openapi() -> Response {
+    axum::Json(super::openapi::spec()).into_response()
+}
+
+/// `url` points here; the conference page is the web client.
+async fn conference_page(Path(id): Path<String>) -> Response {
+    Redirect::to(&format!("/webrtc/{}", links::pct(&id))).into_response()
+}
