@@ -32,7 +32,10 @@ fn boots_shows_frames_stops_and_restarts_on_the_same_store() {
     // A new store gets every migration, in order.
     let latest = st["store"]["schemaVersion"].as_u64().unwrap();
     let all: Vec<u64> = (1..=latest).collect();
-    assert_eq!(st["store"]["migrationsAppliedThisStart"], serde_json::json!(all));
+    assert_eq!(
+        st["store"]["migrationsAppliedThisStart"],
+        serde_json::json!(all)
+    );
     assert_eq!(st["store"]["boot"]["count"], 1);
     assert!(st["store"]["boot"]["previousClean"].is_null());
 

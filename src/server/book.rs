@@ -25,6 +25,8 @@ pub struct Book {
     by_key: HashMap<u64, Entry>,
     by_cid: BTreeMap<String, u64>,
     next_key: u64,
+    /// Keys of conferences with a schedule: the scheduler's working set.
+    scheduled: std::collections::BTreeSet<u64>,
     pub templates: BTreeMap<i64, Template>,
     pub links: HashMap<String, GuestLink>,
 }
@@ -34,6 +36,9 @@ impl Book {
         self.next_key += 1;
         let key = self.next_key;
         self.by_cid.insert(conf.id.to_string(), key);
+        if conf.schedule != crate::conference::Schedule::None {
+            self.scheduled.insert(key);
+        }
         self.by_key.insert(
             key,
             Entry {
@@ -74,7 +79,25 @@ impl Book {
 
     pub fn remove(&mut self, cid: &str) -> Option<Entry> {
         let key = self.by_cid.remove(cid)?;
+        self.scheduled.remove(&key);
         self.by_key.remove(&key)
+    }
+
+    /// Call after a conference's schedule may have changed.
+    pub fn reindex(&mut self, key: u64) {
+        match self.by_key.get(&key) {
+            Some(e) if e.conf.schedule != crate::conference::Schedule::None => {
+                self.scheduled.insert(key);
+            }
+            _ => {
+                self.scheduled.remove(&key);
+            }
+        }
+    }
+
+    /// Conferences with a schedule.
+    pub fn scheduled(&self) -> impl Iterator<Item = &Entry> {
+        self.scheduled.iter().filter_map(|k| self.by_key.get(k))
     }
 
     /// Conferences in CID order.
@@ -83,10 +106,6 @@ impl Book {
             .values()
             .filter_map(|k| self.by_key.get(k))
             .map(|e| &e.conf)
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.by_cid.values().filter_map(|k| self.by_key.get(k))
     }
 }
 

@@ -321,7 +321,11 @@ impl Server {
                 by: Trigger::Api,
             });
         }
-        self.inner.wake.notify_one();
+        // Only scheduled conferences concern the scheduler; waking it for a
+        // virtual room would cost a scan of every conference per create.
+        if conf.schedule != crate::conference::Schedule::None {
+            self.inner.wake.notify_one();
+        }
         Ok(conf)
     }
 
@@ -383,12 +387,14 @@ impl Server {
                 book.rename(from, new.id.as_str());
             }
             if let Some(e) = book.get_mut(new.id.as_str()) {
+                let key = e.key;
                 e.conf = new.clone();
                 if new.state == RunState::Stopped && old.state == RunState::Running {
                     events.extend(e.roster_clear());
                 } else if new.state == RunState::Running {
                     events.extend(e.roster.conference_changed(&new, now));
                 }
+                book.reindex(key);
             }
         }
         let cid = new.id.to_string();
@@ -416,7 +422,9 @@ impl Server {
                 event: e,
             });
         }
-        self.inner.wake.notify_one();
+        if new.schedule != old.schedule || new.schedule != crate::conference::Schedule::None {
+            self.inner.wake.notify_one();
+        }
         Ok(new)
     }
 
@@ -497,7 +505,7 @@ impl Server {
         let now = self.now();
         let due: Vec<(String, bool)> = {
             let book = self.read();
-            book.entries()
+            book.scheduled()
                 .filter(|e| e.schedule_override_until.is_none_or(|until| now >= until))
                 .filter_map(|e| {
                     let want = e.conf.schedule.wants_running(now)?;
