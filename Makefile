@@ -7,8 +7,9 @@ PROFILE_FILE ?= hardware/virtual.toml
 DATA_DIR     ?= var/run
 HTTP_LISTEN  ?= 127.0.0.1:8080
 CONTROL_LISTEN ?= 127.0.0.1:4710
+CONTROL_PIN  ?= 2468
 
-.PHONY: all deps build run test lint bench clean
+.PHONY: all deps build run test lint bench fuzz clean
 
 all: build
 
@@ -22,7 +23,7 @@ build: deps
 run: build
 	@mkdir -p $(DATA_DIR)
 	./target/debug/dais run --profile $(PROFILE_FILE) --data-dir $(DATA_DIR) \
-		--http-listen $(HTTP_LISTEN) --control-listen $(CONTROL_LISTEN)
+		--http-listen $(HTTP_LISTEN) --control-listen $(CONTROL_LISTEN) --control-pin $(CONTROL_PIN)
 
 ## The whole suite: unit, property and integration tests.
 test: deps
@@ -37,6 +38,10 @@ lint: deps
 ## Benchmarks, optimised build; prints the figures.
 bench: deps
 	$(CARGO) bench --locked
+
+## Fuzz the parsers for FUZZ_SECONDS (default 60) each.
+fuzz: deps
+	scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

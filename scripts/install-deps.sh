@@ -23,6 +23,8 @@ PACKAGES=(
   xvfb xauth chromium chromium-driver
   # systemd-analyze for unit verification, curl for scripts
   systemd curl ca-certificates
+  # desktop-file-validate checks the x-scheme-handler .desktop file
+  desktop-file-utils
 )
 
 missing=()

@@ -12,18 +12,145 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Conference modes as commands name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MeetingMode {
+    AllOnScreen,
+    VideoLecture,
+    Moderated,
+    Smart,
+}
+
+/// A guest identity from a link (`templogin=1&login=*guest*Name&password=TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuestLogin {
+    pub display_name: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PresetAction {
+    Recall,
+    Store,
+}
+
 /// Something a person or a system asks the room to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "method",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Command {
-    /// The whole app state: activity, services, endpoints.
+    /// The whole app state: activity, services, endpoints, call state.
     GetAppState,
     /// The devices the profile selected and how they were found.
     GetHardware,
+    /// The effective settings, secrets removed.
+    GetSettings,
+    /// Change settings that may change at run time (`room.name`).
+    SetSettings {
+        settings: serde_json::Value,
+    },
+    /// Conferences on the room's own server.
+    GetConferences,
     /// Leave standby: camera and display back on.
     Wake,
     /// Camera released and display dark until `wake`.
     Standby,
+    /// `trueconf:` with nothing after it: bring the room to its home screen.
+    Launch,
+    /// Sign the room in as a user of a server (`login=...&password=...`).
+    Login {
+        #[serde(default)]
+        servers: Vec<String>,
+        login: String,
+        #[serde(default)]
+        password: String,
+        #[serde(default)]
+        encrypted: bool,
+        #[serde(default)]
+        force: bool,
+    },
+    /// Call a user or any call string.
+    Call {
+        peer: String,
+        #[serde(default)]
+        server: Option<String>,
+    },
+    /// Call the conference where `user` is the moderator (`conftype=hotquery`).
+    CallModerator {
+        user: String,
+        #[serde(default)]
+        server: Option<String>,
+    },
+    /// Join a conference by CID, on this room's server or another.
+    JoinConference {
+        cid: String,
+        #[serde(default)]
+        server: Option<String>,
+        #[serde(default)]
+        pin: Option<String>,
+        #[serde(default)]
+        guest: Option<GuestLogin>,
+    },
+    /// Create a conference on the room's server, start it and join it.
+    MeetNow {
+        #[serde(default)]
+        topic: Option<String>,
+        mode: MeetingMode,
+        #[serde(default)]
+        max_participants: Option<u32>,
+        #[serde(default)]
+        max_podiums: Option<u32>,
+        #[serde(default)]
+        waiting_room: Option<bool>,
+        #[serde(default)]
+        auto_approve: Option<bool>,
+        #[serde(default)]
+        mute_on_entry: Option<bool>,
+        #[serde(default)]
+        pin: Option<String>,
+    },
+    /// Show an RTSP stream (`trueconf:#rtsp:...`).
+    OpenRtsp {
+        url: String,
+    },
+    /// When the current call or conference ends, put the room to sleep.
+    AutoClose,
+    Accept,
+    Reject,
+    HangUp,
+    /// Speaker volume, 0 to 100.
+    SetVolume {
+        volume: u8,
+    },
+    MuteMicrophone,
+    UnmuteMicrophone,
+    /// Privacy: the camera is released; the far end sees a slate.
+    MuteCamera,
+    UnmuteCamera,
+    /// Camera presets 1 to 35.
+    CameraPreset {
+        action: PresetAction,
+        preset: u8,
+    },
+    /// Relative camera move; each axis from -1.0 to 1.0 of its range.
+    CameraMove {
+        #[serde(default)]
+        pan: f32,
+        #[serde(default)]
+        tilt: f32,
+        #[serde(default)]
+        zoom: f32,
+    },
+    /// A `trueconf:` link: parsed into commands run in order.
+    OpenLink {
+        link: String,
+    },
 }
 
 impl Command {
@@ -32,8 +159,110 @@ impl Command {
         match self {
             Command::GetAppState => "getAppState",
             Command::GetHardware => "getHardware",
+            Command::GetSettings => "getSettings",
+            Command::SetSettings { .. } => "setSettings",
+            Command::GetConferences => "getConferences",
             Command::Wake => "wake",
             Command::Standby => "standby",
+            Command::Launch => "launch",
+            Command::Login { .. } => "login",
+            Command::Call { .. } => "call",
+            Command::CallModerator { .. } => "callModerator",
+            Command::JoinConference { .. } => "joinConference",
+            Command::MeetNow { .. } => "meetNow",
+            Command::OpenRtsp { .. } => "openRtsp",
+            Command::AutoClose => "autoClose",
+            Command::Accept => "accept",
+            Command::Reject => "reject",
+            Command::HangUp => "hangUp",
+            Command::SetVolume { .. } => "setVolume",
+            Command::MuteMicrophone => "muteMicrophone",
+            Command::UnmuteMicrophone => "unmuteMicrophone",
+            Command::MuteCamera => "muteCamera",
+            Command::UnmuteCamera => "unmuteCamera",
+            Command::CameraPreset { .. } => "cameraPreset",
+            Command::CameraMove { .. } => "cameraMove",
+            Command::OpenLink { .. } => "openLink",
+        }
+    }
+
+    /// Commands that only read state, so they can be answered while a
+    /// controller holds no write rights (and cost nothing to repeat).
+    pub fn is_query(&self) -> bool {
+        matches!(
+            self,
+            Command::GetAppState
+                | Command::GetHardware
+                | Command::GetSettings
+                | Command::GetConferences
+        )
+    }
+
+    /// Parameter checks that need no state. Errors name the parameter.
+    pub fn validate(&self) -> Result<(), CommandError> {
+        let bad = |m: String| Err(CommandError::new(ErrorCode::BadRequest, m));
+        match self {
+            Command::SetVolume { volume } if *volume > 100 => {
+                bad(format!("volume: 0 to 100, got {volume}"))
+            }
+            Command::CameraPreset { preset, .. } if !(1..=35).contains(preset) => {
+                bad(format!("preset: 1 to 35, got {preset}"))
+            }
+            Command::CameraMove { pan, tilt, zoom } => {
+                for (n, v) in [("pan", pan), ("tilt", tilt), ("zoom", zoom)] {
+                    if !v.is_finite() || !(-1.0..=1.0).contains(v) {
+                        return bad(format!("{n}: -1.0 to 1.0, got {v}"));
+                    }
+                }
+                Ok(())
+            }
+            Command::JoinConference { cid, pin, .. } => {
+                if let Err(e) = crate::conference::Cid::parse(cid) {
+                    return bad(format!("cid: {e}"));
+                }
+                if let Some(p) = pin
+                    && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return bad("pin: up to 20 digits".into());
+                }
+                Ok(())
+            }
+            Command::MeetNow {
+                max_participants,
+                max_podiums,
+                topic,
+                pin,
+                ..
+            } => {
+                if let Some(n) = max_participants
+                    && !(2..=1000).contains(n)
+                {
+                    return bad(format!("maxParticipants: 2 to 1000, got {n}"));
+                }
+                if let Some(n) = max_podiums
+                    && *n < 1
+                {
+                    return bad("maxPodiums: at least 1".into());
+                }
+                if let Some(t) = topic
+                    && (t.trim().is_empty() || t.chars().count() > 240)
+                {
+                    return bad("topic: 1 to 240 characters".into());
+                }
+                if let Some(p) = pin
+                    && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return bad("pin: up to 20 digits".into());
+                }
+                Ok(())
+            }
+            Command::Call { peer, .. } | Command::CallModerator { user: peer, .. }
+                if peer.trim().is_empty() =>
+            {
+                bad("peer: a user or call string".into())
+            }
+            Command::Login { login, .. } if login.is_empty() => bad("login: required".into()),
+            _ => Ok(()),
         }
     }
 }
@@ -80,9 +309,20 @@ pub struct CommandError {
 pub enum ErrorCode {
     /// The request was malformed: bad JSON, unknown method, bad parameter.
     BadRequest,
+    /// Credentials are missing or wrong.
+    Unauthorized,
+    /// Too many failed sign-ins from this address; wait and retry.
+    LockedOut,
+    /// Too many requests on this connection.
+    RateLimited,
     /// The command cannot run in the room's current state.
     Conflict,
-    /// Part of dais that the command needs is not running.
+    /// What the command asks for does not exist (conference, preset...).
+    NotFound,
+    /// The conference refused the room (wrong PIN, full, ...).
+    Refused,
+    /// The room has no part that could do this (a camera without PTZ,
+    /// calls to other servers in this build). The message says which.
     Unavailable,
     /// Something went wrong inside dais.
     Internal,
@@ -109,6 +349,29 @@ mod tests {
             serde_json::to_string(&Command::Standby).unwrap(),
             r#"{"method":"standby"}"#
         );
+        let c: Command =
+            serde_json::from_str(r#"{"method":"joinConference","cid":"4154248070"}"#).unwrap();
+        assert_eq!(
+            c,
+            Command::JoinConference {
+                cid: "4154248070".into(),
+                server: None,
+                pin: None,
+                guest: None
+            }
+        );
+        let c: Command = serde_json::from_str(
+            r#"{"method":"meetNow","mode":"smart","maxParticipants":10,"waitingRoom":true}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            c,
+            Command::MeetNow {
+                mode: MeetingMode::Smart,
+                max_participants: Some(10),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -124,9 +387,52 @@ mod tests {
             Command::GetHardware,
             Command::Wake,
             Command::Standby,
+            Command::HangUp,
+            Command::SetVolume { volume: 5 },
+            Command::CameraPreset {
+                action: PresetAction::Recall,
+                preset: 3,
+            },
+            Command::OpenLink {
+                link: "trueconf:".into(),
+            },
         ] {
             let v = serde_json::to_value(&c).unwrap();
             assert_eq!(v["method"], c.method());
         }
+    }
+
+    #[test]
+    fn parameters_are_checked_and_named() {
+        let msg = |c: Command| c.validate().unwrap_err().message;
+        assert_eq!(
+            msg(Command::SetVolume { volume: 101 }),
+            "volume: 0 to 100, got 101"
+        );
+        assert!(
+            msg(Command::CameraPreset {
+                action: PresetAction::Store,
+                preset: 36
+            })
+            .starts_with("preset")
+        );
+        assert!(
+            msg(Command::CameraMove {
+                pan: 2.0,
+                tilt: 0.0,
+                zoom: 0.0
+            })
+            .starts_with("pan")
+        );
+        assert!(
+            msg(Command::JoinConference {
+                cid: "a b".into(),
+                server: None,
+                pin: None,
+                guest: None
+            })
+            .starts_with("cid")
+        );
+        assert!(Command::SetVolume { volume: 100 }.validate().is_ok());
     }
 }

@@ -44,6 +44,16 @@ enum Cmd {
         /// with this id and secret.
         #[arg(long, value_name = "ID:SECRET", value_parser = parse_api_client)]
         api_client: Vec<(String, String)>,
+        /// The control network's PIN for this run (over control.pin).
+        #[arg(long, value_name = "PIN", value_parser = parse_pin)]
+        control_pin: Option<String>,
+    },
+    /// Hand a trueconf: link to the running dais and print its reply.
+    Open {
+        link: String,
+        /// The running dais's data directory (default as for `run`).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// List the devices the profile names and what GStreamer sees.
     Devices {
@@ -74,6 +84,13 @@ enum ConfigCmd {
     /// Read a secret on stdin and print its Argon2 hash for settings
     /// (server.api_clients secret_hash, server.users password_hash).
     HashSecret,
+}
+
+fn parse_pin(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a PIN of 1 to 20 digits".into());
+    }
+    Ok(s.to_string())
 }
 
 fn parse_api_client(s: &str) -> Result<(String, String), String> {
@@ -133,6 +150,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             http_listen,
             control_listen,
             api_client,
+            control_pin,
         } => {
             run(RunOptions {
                 profile,
@@ -141,8 +159,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 http_listen,
                 control_listen,
                 api_clients: api_client,
+                control_pin,
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Open { link, data_dir } => {
+            let dir = data_dir.unwrap_or_else(default_data_dir);
+            open_link(&mut out, &dir, &link)
         }
         Cmd::Devices { profile, config } => {
             let loaded = config::load(&config::Sources {
@@ -187,6 +210,42 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             writeln!(out, "dais {}", env!("CARGO_PKG_VERSION"))?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Sends a link to the running dais over its local socket and prints the
+/// reply. Exit status 0 when dais carried it out.
+fn open_link(out: &mut impl Write, dir: &std::path::Path, link: &str) -> Result<ExitCode> {
+    use std::io::{BufRead, BufReader};
+    let path = dir.join(dais::app::LOCAL_SOCKET);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).with_context(|| {
+        format!(
+            "{}: cannot reach a running dais (is it running with --data-dir {}?)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let request = serde_json::json!({"method": "openLink", "link": link});
+    writeln!(stream, "{request}")?;
+    let mut reader = BufReader::new(stream);
+    // Skip feedback events; the reply is the first line without "event".
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            anyhow::bail!("dais closed the connection without replying");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&line).context("dais replied with something that is not JSON")?;
+        if v.get("event").is_some() {
+            continue;
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(if v["ok"] == true {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
 }
 

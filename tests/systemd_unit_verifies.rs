@@ -68,3 +68,21 @@ fn unit_exposure_stays_low() {
         "exposure {level} > 3.0 (systemd rates <= 3.0 as OK):\n{text}"
     );
 }
+
+#[test]
+fn the_trueconf_handler_desktop_file_validates() {
+    let path = common::repo().join("desktop/dais-open.desktop");
+    let out = Command::new("desktop-file-validate")
+        .arg(&path)
+        .output()
+        .expect("desktop-file-validate is installed by scripts/install-deps.sh");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("MimeType=x-scheme-handler/trueconf;"));
+    assert!(text.contains("Exec=dais open %u"));
+}

@@ -1,11 +1,12 @@
 //! The app: the one dispatcher, the one loop that owns the room's state, and
 //! the supervisor that starts and stops every service.
 //!
-//! Every input (panel, remote, control network, REST) calls
-//! [`App::dispatch`]. Commands that change the room become [`AppEvent`]s on
-//! one channel; a single task owns [`AppState`], applies events in order and
+//! Every input (panel, remote, control network, REST, links) calls
+//! [`App::dispatch`]. Commands become [`AppEvent`]s on one channel; a single
+//! task owns [`AppState`], applies events in order (`dispatch.rs`) and
 //! publishes each new state on a `watch` channel. Nobody else mutates it.
 
+mod dispatch;
 pub mod logging;
 mod run;
 pub mod state;
@@ -17,13 +18,14 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use run::{RunOptions, run};
+pub use run::{ENDPOINTS_FILE, LOCAL_SOCKET, RunOptions, run};
 pub use state::{Activity, AppState, Endpoints, Service, ServiceState};
 
 use crate::command::{Command, CommandError, ErrorCode, Source};
 use crate::config::Settings;
 use crate::devices::Selection;
 use crate::media::{MediaEvent, PreviewHandle, PreviewStats};
+use crate::server::ServerEvent;
 use crate::store::Store;
 
 /// What a command returns. Serialised as the `result` of a control reply.
@@ -32,6 +34,7 @@ use crate::store::Store;
 pub enum Reply {
     AppState(Box<AppState>),
     Hardware(Option<Selection>),
+    Json(serde_json::Value),
     Done,
 }
 
@@ -47,6 +50,7 @@ pub enum AppEvent {
     Hardware(Selection),
     PreviewStarted(PreviewHandle),
     Media(MediaEvent),
+    Server(ServerEvent),
     Stopping,
 }
 
@@ -86,16 +90,23 @@ impl App {
     pub fn start(initial: AppState, shared: Shared) -> Self {
         let (tx, rx) = mpsc::channel(256);
         let (state_tx, state_rx) = watch::channel(initial);
-        tokio::spawn(run_loop(rx, state_tx));
+        let shared = Arc::new(shared);
+        tokio::spawn(dispatch::run_loop(rx, state_tx, shared.clone()));
         Self {
             tx,
             state: state_rx,
-            shared: Arc::new(shared),
+            shared,
         }
     }
 
     /// The one dispatcher: every input's commands come through here.
+    /// A link is parsed and its commands run in order; the first failure
+    /// stops the rest and is returned, naming the step.
     pub async fn dispatch(&self, command: Command, source: Source) -> Result<Reply, CommandError> {
+        command.validate()?;
+        if let Command::OpenLink { link } = &command {
+            return self.open_link(link, source).await;
+        }
         tracing::debug!(method = command.method(), %source, "command");
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -107,6 +118,33 @@ impl App {
             .await
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
+    }
+
+    async fn open_link(&self, link: &str, source: Source) -> Result<Reply, CommandError> {
+        let parsed = crate::control::uri::parse(link.trim())
+            .map_err(|e| CommandError::new(ErrorCode::BadRequest, format!("link: {e}")))?;
+        for w in &parsed.warnings {
+            tracing::warn!(%source, "{w}");
+        }
+        let commands = crate::control::link::commands(&parsed.link);
+        let mut steps = Vec::new();
+        for (i, c) in commands.into_iter().enumerate() {
+            let method = c.method();
+            // Boxed: a link's commands never contain another link.
+            match Box::pin(self.dispatch(c, source.clone())).await {
+                Ok(r) => steps.push(serde_json::json!({"method": method, "result": r})),
+                Err(e) => {
+                    return Err(CommandError::new(
+                        e.code,
+                        format!("step {} ({method}): {}", i + 1, e.message),
+                    ));
+                }
+            }
+        }
+        Ok(Reply::Json(serde_json::json!({
+            "steps": steps,
+            "warnings": parsed.warnings,
+        })))
     }
 
     /// Feeds a non-command event to the loop.
@@ -126,95 +164,4 @@ impl App {
 
 fn stopped() -> CommandError {
     CommandError::new(ErrorCode::Unavailable, "dais is stopping")
-}
-
-async fn run_loop(mut rx: mpsc::Receiver<AppEvent>, state: watch::Sender<AppState>) {
-    let mut preview: Option<PreviewHandle> = None;
-    while let Some(event) = rx.recv().await {
-        match event {
-            AppEvent::Command {
-                command,
-                source,
-                reply,
-            } => {
-                let result = handle_command(command, &source, &state, preview.as_ref()).await;
-                if let Err(e) = &result {
-                    tracing::info!(%source, error = %e, "command refused");
-                }
-                let _ = reply.send(result);
-            }
-            AppEvent::Service(service, s) => {
-                state.send_if_modified(|st| {
-                    let before = st.clone();
-                    st.set_service(service, s);
-                    *st != before
-                });
-            }
-            AppEvent::Endpoints(e) => {
-                state.send_modify(|st| st.endpoints = e);
-            }
-            AppEvent::Hardware(sel) => {
-                state.send_modify(|st| st.hardware = Some(sel));
-            }
-            AppEvent::PreviewStarted(handle) => preview = Some(handle),
-            AppEvent::Media(MediaEvent::Preview(p)) => {
-                state.send_if_modified(|st| {
-                    if st.preview == p {
-                        return false;
-                    }
-                    st.set_preview(p);
-                    true
-                });
-            }
-            AppEvent::Stopping => {
-                state.send_modify(|st| st.activity = Activity::Stopping);
-            }
-        }
-    }
-}
-
-async fn handle_command(
-    command: Command,
-    _source: &Source,
-    state: &watch::Sender<AppState>,
-    preview: Option<&PreviewHandle>,
-) -> Result<Reply, CommandError> {
-    match command {
-        Command::GetAppState => Ok(Reply::AppState(Box::new(state.borrow().clone()))),
-        Command::GetHardware => Ok(Reply::Hardware(state.borrow().hardware.clone())),
-        Command::Standby => {
-            let activity = state.borrow().activity;
-            match activity {
-                Activity::Standby => Ok(Reply::Done),
-                Activity::Idle => {
-                    if let Some(p) = preview {
-                        p.standby().await;
-                    }
-                    state.send_modify(|st| st.activity = Activity::Standby);
-                    Ok(Reply::Done)
-                }
-                Activity::Starting | Activity::Stopping => Err(CommandError::new(
-                    ErrorCode::Conflict,
-                    format!("cannot enter standby while {activity:?}").to_lowercase(),
-                )),
-            }
-        }
-        Command::Wake => {
-            let activity = state.borrow().activity;
-            match activity {
-                Activity::Standby => {
-                    if let Some(p) = preview {
-                        p.wake().await;
-                    }
-                    state.send_modify(|st| st.activity = Activity::Idle);
-                    Ok(Reply::Done)
-                }
-                Activity::Idle | Activity::Starting => Ok(Reply::Done),
-                Activity::Stopping => Err(CommandError::new(
-                    ErrorCode::Conflict,
-                    "cannot wake while stopping",
-                )),
-            }
-        }
-    }
 }

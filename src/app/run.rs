@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -28,6 +29,8 @@ use crate::{control, http, panel};
 pub const STOP_BUDGET: Duration = Duration::from_millis(4500);
 /// The file, in the data directory, that tells local tools where dais listens.
 pub const ENDPOINTS_FILE: &str = "endpoints.json";
+/// The local control socket, in the data directory (`dais open` uses it).
+pub const LOCAL_SOCKET: &str = "control.sock";
 
 /// Everything `dais run` takes from its command line.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +42,8 @@ pub struct RunOptions {
     pub control_listen: Option<SocketAddr>,
     /// API clients for this run only (`--api-client ID:SECRET`).
     pub api_clients: Vec<(String, String)>,
+    /// The control PIN for this run (`--control-pin`), over control.pin.
+    pub control_pin: Option<String>,
 }
 
 /// Loads the layered settings for `opts` and applies the command-line
@@ -144,9 +149,22 @@ async fn supervise(
             .context("server open task failed")??
     };
 
+    // Settings changed at run time (setSettings) sit above the files.
+    let room_name: Option<String> = store
+        .read(|c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT value FROM runtime_settings WHERE key = 'room.name'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await?;
+
     let now_unix = unix_now();
     let initial = AppState::new(
-        settings.room.name.clone(),
+        room_name.unwrap_or_else(|| settings.room.name.clone()),
         settings.profile.name.clone(),
         now_unix,
     );
@@ -169,29 +187,98 @@ async fn supervise(
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
-    // HTTP.
+    if settings.server.enabled {
+        tasks.spawn(server.clone().scheduler(cancel.clone()));
+        // The rest of the app follows what the server does (the room's own
+        // conference stopping, the room being admitted or removed).
+        let mut events = server.subscribe();
+        let app2 = app.clone();
+        let cancel2 = cancel.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel2.cancelled() => return,
+                    ev = events.recv() => match ev {
+                        Ok(ev) => app2.post(AppEvent::Server(ev)).await,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "app: server events arrived faster than handled");
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+        });
+    }
+
+    // Control: one service for every transport.
+    let c = &settings.control;
+    let pin = opts
+        .control_pin
+        .clone()
+        .or_else(|| (!c.pin.is_empty()).then(|| c.pin.clone()));
+    if c.enabled && c.require_auth && pin.is_none() {
+        tracing::warn!(
+            "control: authentication is required but no PIN is set (control.pin or --control-pin); only API tokens will be accepted"
+        );
+    }
+    let control = Arc::new(control::session::ControlService::new(
+        app.clone(),
+        control::gate::Gate::new(control::gate::GateConfig {
+            require_auth: c.require_auth,
+            pin,
+            lockout_after: c.lockout_after,
+            lockout: Duration::from_secs(c.lockout_seconds as u64),
+        }),
+        c.max_connections as usize,
+        Duration::from_secs(c.idle_timeout as u64),
+        c.rate_limit,
+    ));
+
+    // HTTP, with the control API unless it has a listener of its own.
     let listener = http::bind(settings.http.listen).await?;
     let http_addr = listener.local_addr()?;
-    tasks.spawn(http::serve(
-        listener,
-        http::router(app.clone()),
-        cancel.clone(),
-    ));
+    let mut router = http::router(app.clone());
+    let mut control_http_addr = None;
+    if c.enabled && c.http_listen.is_empty() {
+        router = router.merge(control::ws::router(control.clone()));
+    } else if c.enabled {
+        let addr: SocketAddr = c
+            .http_listen
+            .parse()
+            .context("control.http_listen was validated at load")?;
+        let l = http::bind(addr).await?;
+        control_http_addr = Some(l.local_addr()?);
+        tasks.spawn(http::serve(
+            l,
+            control::ws::router(control.clone()),
+            cancel.clone(),
+        ));
+    }
+    tasks.spawn(http::serve(listener, router, cancel.clone()));
     app.post(AppEvent::Service(Service::Http, ServiceState::Up))
         .await;
 
-    if settings.server.enabled {
-        tasks.spawn(server.clone().scheduler(cancel.clone()));
-    }
-
-    // Control.
+    // Control: the TCP line protocol and the local socket for `dais open`.
     let mut control_addr = None;
-    if settings.control.enabled {
-        let listener = control::tcp::bind(settings.control.listen).await?;
+    if c.enabled {
+        let listener = control::tcp::bind(c.listen).await?;
         control_addr = Some(listener.local_addr()?);
-        tasks.spawn(control::tcp::serve(listener, app.clone(), cancel.clone()));
+        tasks.spawn(control::tcp::serve(
+            listener,
+            control.clone(),
+            cancel.clone(),
+        ));
         app.post(AppEvent::Service(Service::Control, ServiceState::Up))
             .await;
+    }
+    let local = control::tcp::bind_local(&data_dir.join(LOCAL_SOCKET))?;
+    tasks.spawn(control::tcp::serve_local(
+        local,
+        control.clone(),
+        cancel.clone(),
+    ));
+    if let Some(a) = control_http_addr {
+        tracing::info!(addr = %a, "control API (WebSocket, POST /control) on its own listener");
     }
     let endpoints = Endpoints {
         http: Some(format!("http://{}", display_addr(http_addr))),
@@ -339,6 +426,7 @@ async fn supervise(
         Err(e) => tracing::error!(error = %e, "store close task failed"),
     }
     let _ = std::fs::remove_file(data_dir.join(ENDPOINTS_FILE));
+    let _ = std::fs::remove_file(data_dir.join(LOCAL_SOCKET));
     tracing::info!(took = ?stop_started.elapsed(), "stopped");
     Ok(())
 }

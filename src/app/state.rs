@@ -16,6 +16,10 @@ pub enum Activity {
     Starting,
     Idle,
     Standby,
+    /// In a conference (admitted).
+    Conference,
+    /// Asked to join a conference and waiting (waiting room, approval, host).
+    Waiting,
     Stopping,
 }
 
@@ -56,6 +60,38 @@ pub struct Endpoints {
     pub control: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audio {
+    /// Speaker volume, 0 to 100.
+    pub volume: u8,
+    pub mic_muted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Camera {
+    /// Privacy: the camera is released.
+    pub muted: bool,
+}
+
+/// The conference the room is in or waiting for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InConference {
+    pub cid: String,
+    pub topic: String,
+    /// The v4 mode name (`PxP`, `OxP`, `S|L`, `S|L Auto`).
+    pub mode: String,
+    /// The room's id in the roster.
+    pub participant_id: String,
+    pub role: String,
+    /// `admitted` or `waiting`.
+    pub state: String,
+    /// Why the room waits, when it does.
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppState {
@@ -66,6 +102,14 @@ pub struct AppState {
     pub preview: PreviewState,
     pub endpoints: Endpoints,
     pub hardware: Option<Selection>,
+    pub audio: Audio,
+    pub camera: Camera,
+    pub conference: Option<InConference>,
+    /// The user the room signed in as on its own server (`None`: the room
+    /// acts as itself, `server.room_login`).
+    pub signed_in: Option<String>,
+    /// Put the room to sleep when the current conference ends (`autoclose=1`).
+    pub close_after_call: bool,
     /// Unix seconds when this dais started.
     pub started_at: u64,
     pub version: &'static str,
@@ -87,6 +131,14 @@ impl AppState {
             preview: PreviewState::Starting,
             endpoints: Endpoints::default(),
             hardware: None,
+            audio: Audio {
+                volume: 50,
+                mic_muted: false,
+            },
+            camera: Camera { muted: false },
+            conference: None,
+            signed_in: None,
+            close_after_call: false,
             started_at,
             version: env!("CARGO_PKG_VERSION"),
         }
@@ -104,8 +156,13 @@ impl AppState {
         self.settle();
     }
 
+    /// Whether the camera preview should run: not in standby, not muted.
+    pub fn wants_camera(&self) -> bool {
+        self.activity != Activity::Standby && !self.camera.muted
+    }
+
     /// Applies a preview state change: the media service is up while the
-    /// preview plays or is deliberately in standby.
+    /// preview plays or is deliberately stopped (standby, privacy).
     pub fn set_preview(&mut self, preview: PreviewState) {
         self.services.media = match &preview {
             PreviewState::Playing | PreviewState::Standby => ServiceState::Up,

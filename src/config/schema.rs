@@ -84,16 +84,39 @@ pub struct ControlSettings {
     /// TCP line protocol for room controllers.
     #[serde(with = "addr")]
     pub listen: SocketAddr,
+    /// A listener of its own for the WebSocket API and `POST /control`, so
+    /// they live only on the control network; empty: on `http.listen`.
+    pub http_listen: String,
+    /// Controllers must authenticate (PIN or token). Turn off only on an
+    /// isolated control network.
+    pub require_auth: bool,
+    /// The control PIN (digits). `dais run --control-pin` sets it for one run.
+    pub pin: String,
     /// Most simultaneous controller connections.
     pub max_connections: u32,
+    /// Seconds of silence before a connection is closed.
+    pub idle_timeout: u32,
+    /// Requests per second a connection may make (bursts of twice that).
+    pub rate_limit: u32,
+    /// Failed authentications from one address before it is locked out.
+    pub lockout_after: u32,
+    /// First lockout in seconds; each further lockout doubles, up to an hour.
+    pub lockout_seconds: u32,
 }
 
 impl Default for ControlSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 4710)),
+            listen: SocketAddr::from(([0, 0, 0, 0], 4710)),
+            http_listen: String::new(),
+            require_auth: true,
+            pin: String::new(),
             max_connections: 200,
+            idle_timeout: 300,
+            rate_limit: 50,
+            lockout_after: 5,
+            lockout_seconds: 30,
         }
     }
 }
@@ -443,6 +466,43 @@ impl Settings {
                     "an integer from 1 to 10000, got {}",
                     self.control.max_connections
                 ),
+            );
+        }
+        let c = &self.control;
+        if !c.http_listen.is_empty() && c.http_listen.parse::<SocketAddr>().is_err() {
+            bad(
+                "control.http_listen",
+                format!(
+                    "ADDR:PORT such as \"10.10.0.5:8443\", or \"\", got {:?}",
+                    c.http_listen
+                ),
+            );
+        }
+        if !c.pin.is_empty() && (c.pin.len() > 20 || !c.pin.bytes().all(|b| b.is_ascii_digit())) {
+            bad("control.pin", "1 to 20 digits, or \"\" for none".into());
+        }
+        if !(5..=86_400).contains(&c.idle_timeout) {
+            bad(
+                "control.idle_timeout",
+                format!("5 to 86400 seconds, got {}", c.idle_timeout),
+            );
+        }
+        if !(1..=10_000).contains(&c.rate_limit) {
+            bad(
+                "control.rate_limit",
+                format!("1 to 10000 requests per second, got {}", c.rate_limit),
+            );
+        }
+        if !(1..=100).contains(&c.lockout_after) {
+            bad(
+                "control.lockout_after",
+                format!("1 to 100 failures, got {}", c.lockout_after),
+            );
+        }
+        if !(1..=3600).contains(&c.lockout_seconds) {
+            bad(
+                "control.lockout_seconds",
+                format!("1 to 3600 seconds, got {}", c.lockout_seconds),
             );
         }
         if self.control.enabled && self.control.listen == self.http.listen {

@@ -19,19 +19,21 @@ pub struct Parsed {
 
 /// Parses one request. Never panics; every failure names what was wrong.
 pub fn parse(text: &str) -> Parsed {
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return Parsed {
-                request_id: None,
-                command: Err(bad(format!(
-                    "not valid JSON at line {} column {}: {e}",
-                    e.line(),
-                    e.column()
-                ))),
-            };
-        }
-    };
+    match serde_json::from_str(text) {
+        Ok(v) => parse_value(v),
+        Err(e) => Parsed {
+            request_id: None,
+            command: Err(bad(format!(
+                "not valid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ))),
+        },
+    }
+}
+
+/// Reads a request that is already JSON.
+pub fn parse_value(value: Value) -> Parsed {
     let Value::Object(mut obj) = value else {
         return Parsed {
             request_id: None,

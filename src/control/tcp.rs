@@ -1,31 +1,34 @@
-//! The TCP line protocol for room controllers.
-//!
-//! One request per line (a JSON object, at most [`MAX_LINE`] bytes), one JSON
-//! reply per line, in order. Connections are capped, idle ones are closed,
-//! and an over-long or malformed line gets an error reply without closing
-//! anything else.
+//! Line transports: the TCP listener for room controllers and the local
+//! Unix socket that `dais open` uses. One request per line (a JSON object
+//! or a `trueconf:` link, at most [`MAX_LINE`] bytes), one JSON reply per
+//! line, with feedback events on their own lines between replies.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
-use super::request;
-use crate::app::App;
-use crate::command::{CommandError, ErrorCode, Source};
+use super::session::{ControlService, Session};
+use crate::command::{CommandError, ErrorCode};
 
 pub const MAX_LINE: usize = 64 * 1024;
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("control.listen {addr}: cannot listen: {source}")]
     Bind {
         addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot open the local control socket: {source}")]
+    Socket {
+        path: PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -37,11 +40,38 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ControlError> {
         .map_err(|source| ControlError::Bind { addr, source })
 }
 
+/// Opens the local socket, replacing a stale one from an earlier run (the
+/// data-dir lock guarantees no other dais owns it), readable and writable
+/// by the owner and group only.
+pub fn bind_local(path: &Path) -> Result<UnixListener, ControlError> {
+    let fail = |source| ControlError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.exists() {
+        std::fs::remove_file(path).map_err(fail)?;
+    }
+    let l = UnixListener::bind(path).map_err(fail)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(fail)?;
+    Ok(l)
+}
+
+fn busy() -> Vec<u8> {
+    let mut v = serde_json::to_vec(&super::request::reply(
+        None,
+        Err(CommandError::new(
+            ErrorCode::Unavailable,
+            "too many control connections",
+        )),
+    ))
+    .unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
 /// Accepts controllers until `cancel` fires.
-pub async fn serve(listener: TcpListener, app: App, cancel: CancellationToken) {
-    let limit = Arc::new(Semaphore::new(
-        app.shared.settings.control.max_connections as usize,
-    ));
+pub async fn serve(listener: TcpListener, svc: Arc<ControlService>, cancel: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -55,24 +85,20 @@ pub async fn serve(listener: TcpListener, app: App, cancel: CancellationToken) {
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "control: connection refused, too many controllers");
-            let reply = request::reply(
-                None,
-                Err(CommandError::new(
-                    ErrorCode::Unavailable,
-                    "too many control connections",
-                )),
-            );
-            let _ = stream.write_all(format!("{reply}\n").as_bytes()).await;
+            let _ = stream.write_all(&busy()).await;
             continue;
         };
-        let app = app.clone();
+        let _ = stream.set_nodelay(true);
+        let svc = svc.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
             let _permit = permit;
             tracing::info!(%peer, "control: controller connected");
-            if let Err(e) = connection(stream, peer, app, cancel).await {
+            let (r, w) = stream.into_split();
+            let session = Session::new(peer, false, svc.rate_limit, false);
+            if let Err(e) = lines(BufReader::new(r), w, session, &svc, cancel).await {
                 tracing::debug!(%peer, error = %e, "control: connection ended");
             }
             tracing::info!(%peer, "control: controller disconnected");
@@ -80,56 +106,112 @@ pub async fn serve(listener: TcpListener, app: App, cancel: CancellationToken) {
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: App,
+/// Accepts `dais open` and other local tools on the Unix socket.
+pub async fn serve_local(
+    listener: UnixListener,
+    svc: Arc<ControlService>,
     cancel: CancellationToken,
-) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
+) {
+    let local: SocketAddr = ([127, 0, 0, 1], 0).into();
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let Ok((mut stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
+            let _ = stream.write_all(&busy()).await;
+            continue;
+        };
+        let svc = svc.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let (r, w) = stream.into_split();
+            let session = Session::new(local, true, svc.rate_limit, false);
+            let _ = lines(BufReader::new(r), w, session, &svc, cancel).await;
+        });
+    }
+}
+
+async fn send(w: &mut (impl AsyncWrite + Unpin), v: &Value) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
+    bytes.push(b'\n');
+    w.write_all(&bytes).await
+}
+
+/// Serves one line-protocol connection.
+async fn lines<R, W>(
+    mut reader: R,
+    mut writer: W,
+    mut session: Session,
+    svc: &ControlService,
+    cancel: CancellationToken,
+) -> std::io::Result<()>
+where
+    R: AsyncBufRead + AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut state = svc.app.watch();
+    session.on_state(svc, &state.borrow_and_update().clone());
     let mut line = Vec::with_capacity(1024);
-    let source = Source::Control {
-        peer: peer.to_string(),
-    };
     loop {
         line.clear();
-        let n = tokio::select! {
+        let read = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            r = tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut reader, &mut line)) => match r {
-                Ok(r) => r?,
-                Err(_) => {
-                    let _ = write.write_all(b"{\"ok\":false,\"error\":{\"code\":\"unavailable\",\"message\":\"idle timeout\"}}\n").await;
+            changed = state.changed() => {
+                if changed.is_err() {
                     return Ok(());
+                }
+                let st = state.borrow_and_update().clone();
+                for ev in session.on_state(svc, &st) {
+                    send(&mut writer, &ev).await?;
+                }
+                continue;
+            }
+            r = tokio::time::timeout(svc.idle_timeout, read_line(&mut reader, &mut line)) => r,
+        };
+        let reply = match read {
+            Err(_) => {
+                let v = super::request::reply(
+                    None,
+                    Err(CommandError::new(
+                        ErrorCode::Unavailable,
+                        "idle timeout: closing the connection",
+                    )),
+                );
+                send(&mut writer, &v).await?;
+                return Ok(());
+            }
+            Ok(r) => match r? {
+                LineRead::Eof => return Ok(()),
+                LineRead::TooLong => super::request::reply(
+                    None,
+                    Err(CommandError::new(
+                        ErrorCode::BadRequest,
+                        format!("line longer than {MAX_LINE} bytes"),
+                    )),
+                ),
+                LineRead::Line => {
+                    let text = String::from_utf8_lossy(&line);
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    session.on_text(svc, &text).await
                 }
             },
         };
-        let reply = match n {
-            LineRead::Eof => return Ok(()),
-            LineRead::TooLong => request::reply(
-                None,
-                Err(CommandError::new(
-                    ErrorCode::BadRequest,
-                    format!("line longer than {MAX_LINE} bytes"),
-                )),
-            ),
-            LineRead::Line => {
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim();
-                if text.is_empty() {
-                    continue;
-                }
-                let parsed = request::parse(text);
-                let outcome = match parsed.command {
-                    Ok(cmd) => app.dispatch(cmd, source.clone()).await,
-                    Err(e) => Err(e),
-                };
-                request::reply(parsed.request_id, outcome)
+        send(&mut writer, &reply).await?;
+        // A command may have changed the state: feedback after its reply.
+        if state.has_changed().unwrap_or(false) {
+            let st = state.borrow_and_update().clone();
+            for ev in session.on_state(svc, &st) {
+                send(&mut writer, &ev).await?;
             }
-        };
-        let mut bytes = serde_json::to_vec(&reply).unwrap_or_default();
-        bytes.push(b'\n');
-        write.write_all(&bytes).await?;
+        }
     }
 }
 
@@ -141,7 +223,7 @@ enum LineRead {
 
 /// Reads up to a newline, never buffering more than [`MAX_LINE`] bytes; the
 /// rest of an over-long line is discarded.
-async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     out: &mut Vec<u8>,
 ) -> std::io::Result<LineRead> {

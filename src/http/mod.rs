@@ -59,9 +59,12 @@ pub fn router(app: App) -> Router {
 
 /// Serves until `cancel` fires, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
-    let res = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await;
+    let res = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { cancel.cancelled().await })
+    .await;
     if let Err(e) = res {
         tracing::error!(error = %e, "http server stopped with an error");
     }

@@ -96,12 +96,26 @@ fn show_state(api: &RoomApi<'_>, st: &AppState) {
         Activity::Starting => "starting",
         Activity::Idle => "idle",
         Activity::Standby => "standby",
+        Activity::Conference => "conference",
+        Activity::Waiting => "waiting",
         Activity::Stopping => "stopping",
     };
     api.set_activity(activity.into());
     let status = match (&st.activity, &st.preview) {
         (Activity::Stopping, _) => "Shutting down".to_string(),
         (Activity::Standby, _) => "Standby: camera and display off".to_string(),
+        (Activity::Conference, _) => match &st.conference {
+            Some(c) => format!("In conference {} ({})", c.topic, c.cid),
+            None => "In a conference".to_string(),
+        },
+        (Activity::Waiting, _) => match &st.conference {
+            Some(c) => format!(
+                "Waiting to join {}: {}",
+                c.cid,
+                c.reason.as_deref().unwrap_or("waiting").replace('_', " ")
+            ),
+            None => "Waiting to join".to_string(),
+        },
         (_, PreviewState::Failed { error, .. }) => format!("Camera problem: {error}"),
         (Activity::Starting, _) => format!("Starting: waiting for {}", st.pending().join(", ")),
         (Activity::Idle, _) => "Ready".to_string(),
@@ -110,6 +124,7 @@ fn show_state(api: &RoomApi<'_>, st: &AppState) {
     let (live, note) = match &st.preview {
         PreviewState::Playing => (true, ""),
         PreviewState::Starting => (false, "Camera starting"),
+        PreviewState::Standby if st.camera.muted => (false, "Camera off (privacy)"),
         PreviewState::Standby => (false, "Camera off (standby)"),
         PreviewState::Failed { .. } => (false, "Camera unavailable, retrying"),
         PreviewState::Stopped => (false, "Camera stopped"),

@@ -72,6 +72,18 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         ",
     },
+    Migration {
+        version: 3,
+        name: "runtime settings",
+        sql: "
+        -- Settings changed through the control API while running (setSettings);
+        -- applied over the settings files at start.
+        CREATE TABLE runtime_settings (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        ",
+    },
 ];
 
 pub fn latest(migrations: &[Migration]) -> u32 {

@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dais");
+/// The control PIN every test instance runs with.
+pub const PIN: &str = "2468";
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,6 +62,8 @@ pub fn run_command(s: &Start<'_>) -> Command {
             "127.0.0.1:0",
             "--control-listen",
             "127.0.0.1:0",
+            "--control-pin",
+            PIN,
         ]);
     if let Some(c) = &s.config {
         cmd.arg("--config").arg(c);
@@ -162,8 +166,16 @@ impl Dais {
         }
     }
 
-    /// Opens a TCP control connection.
+    /// Opens a TCP control connection and authenticates with the PIN.
     pub fn control(&self) -> Control {
+        let mut c = self.control_raw();
+        let r = c.call(serde_json::json!({"method": "auth", "credentials": PIN}));
+        assert_eq!(r["ok"], true, "auth: {r}");
+        c
+    }
+
+    /// Opens a TCP control connection without authenticating.
+    pub fn control_raw(&self) -> Control {
         let addr = self.control.clone().expect("control listener enabled");
         let stream = TcpStream::connect(addr).expect("connect control");
         stream
@@ -172,6 +184,7 @@ impl Dais {
         Control {
             reader: BufReader::new(stream.try_clone().unwrap()),
             writer: stream,
+            events: Vec::new(),
         }
     }
 }
@@ -189,6 +202,8 @@ impl Drop for Dais {
 pub struct Control {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
+    /// Events read while waiting for replies.
+    pub events: Vec<serde_json::Value>,
 }
 
 impl Control {
@@ -199,10 +214,39 @@ impl Control {
         self.read_reply()
     }
 
+    /// The next reply, skipping (and keeping) feedback events.
     pub fn read_reply(&mut self) -> serde_json::Value {
+        loop {
+            let v = self.read_line();
+            if v.get("event").is_some() {
+                self.events.push(v);
+                continue;
+            }
+            return v;
+        }
+    }
+
+    /// The next line, whatever it is.
+    pub fn read_line(&mut self) -> serde_json::Value {
         let mut s = String::new();
-        self.reader.read_line(&mut s).expect("read control reply");
-        serde_json::from_str(&s).unwrap_or_else(|e| panic!("reply {s:?} is not JSON: {e}"))
+        self.reader.read_line(&mut s).expect("read control line");
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("line {s:?} is not JSON: {e}"))
+    }
+
+    /// Waits for an event matching `pred` (already received ones first).
+    pub fn wait_event(&mut self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        if let Some(i) = self.events.iter().position(&pred) {
+            return self.events.remove(i);
+        }
+        loop {
+            let v = self.read_line();
+            if v.get("event").is_some() && pred(&v) {
+                return v;
+            }
+            if v.get("event").is_some() {
+                self.events.push(v);
+            }
+        }
     }
 
     pub fn call(&mut self, v: serde_json::Value) -> serde_json::Value {

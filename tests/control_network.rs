@@ -1,0 +1,306 @@
+//! The control network over real TCP, WebSocket and HTTP against a running
+//! dais: authentication and lockout, joining by CID with feedback,
+//! subscriptions seeing changes made elsewhere, errors that hurt nobody.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Api, Dais, PIN, Start};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+fn start(data: &std::path::Path) -> (Dais, Api) {
+    let mut s = Start::new(data);
+    s.extra = vec!["--api-client".into(), "crm:correct-horse-battery".into()];
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    let api = Api::new(&d.http).login_client("crm", "correct-horse-battery");
+    (d, api)
+}
+
+struct Ws {
+    ws: WebSocket<TcpStream>,
+    events: Vec<Value>,
+}
+
+impl Ws {
+    fn connect(d: &Dais) -> Self {
+        let addr = d.http.trim_start_matches("http://").to_string();
+        let stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (ws, _) = tungstenite::client(format!("ws://{addr}/control/ws"), stream).unwrap();
+        Ws {
+            ws,
+            events: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("read a WebSocket message") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    fn call(&mut self, v: Value) -> Value {
+        self.ws.send(Message::Text(v.to_string().into())).unwrap();
+        loop {
+            let m = self.next();
+            if m.get("event").is_some() {
+                self.events.push(m);
+            } else {
+                return m;
+            }
+        }
+    }
+
+    fn wait_event(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.events.iter().position(&pred) {
+            return self.events.remove(i);
+        }
+        loop {
+            let m = self.next();
+            if pred(&m) {
+                return m;
+            }
+            self.events.push(m);
+        }
+    }
+}
+
+#[test]
+fn authentication_is_required_and_five_wrong_pins_lock_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, _) = start(&tmp.path().join("data"));
+    let mut c = d.control_raw();
+    let r = c.call(json!({"method": "getAppState", "requestId": 1}));
+    assert_eq!(
+        (r["ok"].as_bool(), r["error"]["code"].as_str()),
+        (Some(false), Some("unauthorized"))
+    );
+    assert_eq!(r["requestId"], 1);
+    // Links need authentication too.
+    let r = c.send_line("trueconf:\\c\\1234");
+    assert_eq!(r["error"]["code"], "unauthorized");
+
+    for left in (1..5).rev() {
+        let r = c.call(json!({"method": "auth", "credentials": "0000"}));
+        assert_eq!(r["error"]["code"], "unauthorized");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{left} attempts left")),
+            "{r}"
+        );
+    }
+    let r = c.call(json!({"method": "auth", "credentials": "0000"}));
+    assert_eq!(r["error"]["code"], "lockedOut", "{r}");
+    // Locked out: the right PIN is refused too, on a new connection as well.
+    let r = c.call(json!({"method": "auth", "credentials": PIN}));
+    assert_eq!(r["error"]["code"], "lockedOut");
+    let mut other = d.control_raw();
+    let r = other.call(json!({"method": "auth", "credentials": PIN}));
+    assert_eq!(r["error"]["code"], "lockedOut");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in")
+    );
+    // HTTP says so with 429.
+    let (code, _) =
+        Api::new(&d.http).post("/control", &json!({"method": "auth", "credentials": PIN}));
+    assert_eq!(code, 429);
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
+
+#[test]
+fn a_controller_joins_by_cid_and_gets_the_state_change_as_feedback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, api) = start(&tmp.path().join("data"));
+    api.post(
+        "/api/v3.11/conferences",
+        &json!({"id": "4154248070", "topic": "Board", "owner": "ceo", "state": "running", "waiting_room_enabled": true}),
+    );
+    let mut c = d.control();
+    let r = c.call(json!({"method": "subscribe", "path": "conference", "requestId": "s"}));
+    assert_eq!(
+        r["result"],
+        json!({"path": "conference", "value": null}),
+        "current value first"
+    );
+
+    let r = c.send_line("trueconf:\\c\\4154248070");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        r["result"]["steps"][0]["result"]["state"], "waiting",
+        "the room waits like everyone else"
+    );
+    let ev = c.wait_event(|e| e["event"] == "appStateChanged");
+    assert_eq!(ev["activity"], "waiting");
+    let fb = c.wait_event(|e| e["event"] == "feedback" && e["path"] == "conference");
+    assert_eq!(fb["value"]["cid"], "4154248070");
+    assert_eq!(fb["value"]["reason"], "waiting_room");
+
+    // The owner admits the room from the REST API: the controller sees it.
+    let (code, _) = api.post(
+        "/api/v3.11/conferences/4154248070/participants/room/admit",
+        &json!({}),
+    );
+    assert_eq!(code, 200);
+    let ev = c.wait_event(|e| e["event"] == "appStateChanged");
+    assert_eq!(ev["activity"], "conference");
+    let fb = c.wait_event(|e| e["event"] == "feedback" && e["path"] == "conference");
+    assert_eq!(fb["value"]["state"], "admitted");
+
+    // Stopping the conference ends the room's part in it.
+    api.post("/api/v3.11/conferences/4154248070/stop", &json!({}));
+    let ev = c.wait_event(|e| e["event"] == "appStateChanged");
+    assert_eq!(ev["activity"], "idle");
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
+
+#[test]
+fn a_subscriber_sees_volume_and_mute_changes_made_on_another_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, _) = start(&tmp.path().join("data"));
+    let mut ws = Ws::connect(&d);
+    let r = ws.call(json!({"method": "auth", "credentials": PIN, "requestId": 1}));
+    assert_eq!(r["ok"], true, "{r}");
+    let token = r["result"]["token"].as_str().unwrap().to_string();
+    let r = ws.call(json!({"method": "subscribe", "path": "audio.volume"}));
+    assert_eq!(r["result"]["value"], 50);
+    ws.call(json!({"method": "subscribe", "path": "audio.micMuted"}));
+    ws.call(json!({"method": "subscribe", "path": "camera.muted"}));
+
+    let mut tcp = d.control();
+    assert_eq!(
+        tcp.call(json!({"method": "setVolume", "volume": 35}))["ok"],
+        true
+    );
+    assert_eq!(tcp.call(json!({"method": "muteMicrophone"}))["ok"], true);
+    let fb = ws.wait_event(|e| e["path"] == "audio.volume");
+    assert_eq!(fb["value"], 35);
+    let fb = ws.wait_event(|e| e["path"] == "audio.micMuted");
+    assert_eq!(fb["value"], true);
+
+    // POST /control with the WebSocket's token, then camera privacy.
+    let http = Api::new(&d.http).with_token(&token);
+    let (code, body) = http.post(
+        "/control",
+        &json!({"method": "muteCamera", "requestId": "p"}),
+    );
+    assert_eq!((code, body["ok"].as_bool()), (200, Some(true)), "{body}");
+    assert_eq!(body["requestId"], "p");
+    let fb = ws.wait_event(|e| e["path"] == "camera.muted");
+    assert_eq!(fb["value"], true);
+    // Privacy really stops the camera.
+    common::eventually(Duration::from_secs(10), "the camera to stop", || {
+        (d.status()["state"]["preview"]["state"] == "standby").then_some(())
+    });
+    // Bad requests on HTTP: 400 or 401, with the reason.
+    let (code, body) = http.post("/control", &json!({"method": "setVolume", "volume": 300}));
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = Api::new(&d.http)
+        .with_token("nope")
+        .post("/control", &json!({"method": "getAppState"}));
+    assert_eq!(code, 401);
+    let (code, _) = Api::new(&d.http).post("/control", &json!({"method": "getAppState"}));
+    assert_eq!(code, 401);
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
+
+#[test]
+fn bad_links_and_bad_json_get_errors_while_others_keep_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, _) = start(&tmp.path().join("data"));
+    let mut bad = d.control();
+    let mut good = Ws::connect(&d);
+    good.call(json!({"method": "auth", "credentials": PIN}));
+
+    let r = bad.send_line("trueconf:smith&volume=3");
+    assert_eq!(r["error"]["code"], "badRequest");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at byte 15"),
+        "{r}"
+    );
+    let r = bad.send_line("{\"method\": ");
+    assert_eq!(r["error"]["code"], "badRequest");
+    let r = bad.call(json!({"method": "joinConference", "cid": "nope"}));
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+    let r = bad.call(json!({"method": "setVolume", "volume": "loud"}));
+    assert_eq!(r["error"]["code"], "badRequest");
+    let r = bad.send_line("trueconf:\\c\\4154248070@video.example.com%vcs");
+    assert_eq!(r["error"]["code"], "unavailable");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("federation"),
+        "{r}"
+    );
+    let r = bad.send_line("trueconf:smith");
+    assert_eq!(
+        r["error"]["code"], "unavailable",
+        "calls say they are unavailable, never a silent success"
+    );
+    let r = bad.call(json!({"method": "cameraPreset", "action": "recall", "preset": 3}));
+    assert_eq!(r["error"]["code"], "unavailable");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no pan, tilt or zoom"),
+        "{r}"
+    );
+    let r = bad.call(json!({"method": "subscribe", "path": "nothing.here"}));
+    assert_eq!(r["error"]["code"], "badRequest");
+
+    // The other connection and the room are unaffected.
+    let r = good.call(json!({"method": "getAppState"}));
+    assert_eq!(r["result"]["activity"], "idle");
+    assert_eq!(bad.call(json!({"method": "getAppState"}))["ok"], true);
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
+
+#[test]
+fn meet_now_hang_up_and_auto_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, api) = start(&tmp.path().join("data"));
+    let mut c = d.control();
+    let r = c.call(json!({"method": "meetNow", "mode": "smart", "maxParticipants": 6, "maxPodiums": 2, "topic": "Stand-up"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let cid = r["result"]["cid"].as_str().unwrap().to_string();
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}"));
+    assert_eq!(body["conference"]["mode"], "S|L Auto");
+    assert_eq!(body["conference"]["owner"], "room");
+    let st = c.call(json!({"method": "getAppState"}));
+    assert_eq!(st["result"]["activity"], "conference");
+    assert_eq!(st["result"]["conference"]["role"], "owner");
+    // Smart meetings mute on entry, but not the host.
+    assert_eq!(st["result"]["audio"]["micMuted"], false);
+
+    assert_eq!(c.call(json!({"method": "autoClose"}))["ok"], true);
+    assert_eq!(c.call(json!({"method": "hangUp"}))["ok"], true);
+    let st = c.call(json!({"method": "getAppState"}));
+    assert_eq!(
+        st["result"]["activity"], "standby",
+        "autoclose puts the room to sleep after the call"
+    );
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
+    assert_eq!(body["participants"], json!([]));
+    let r = c.call(json!({"method": "hangUp"}));
+    assert_eq!(r["error"]["code"], "conflict");
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
