@@ -157,9 +157,8 @@ where
 {
     let mut state = svc.app.watch();
     session.on_state(svc, &state.borrow_and_update().clone());
-    let mut line = Vec::with_capacity(1024);
+    let mut lines = LineReader::default();
     loop {
-        line.clear();
         let read = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             changed = state.changed() => {
@@ -172,7 +171,7 @@ where
                 }
                 continue;
             }
-            r = tokio::time::timeout(svc.idle_timeout, read_line(&mut reader, &mut line)) => r,
+            r = tokio::time::timeout(svc.idle_timeout, lines.next(&mut reader)) => r,
         };
         let reply = match read {
             Err(_) => {
@@ -195,7 +194,7 @@ where
                         format!("line longer than {MAX_LINE} bytes"),
                     )),
                 ),
-                LineRead::Line => {
+                LineRead::Line(line) => {
                     let text = String::from_utf8_lossy(&line);
                     if text.trim().is_empty() {
                         continue;
@@ -216,49 +215,60 @@ where
 }
 
 enum LineRead {
-    Line,
+    Line(Vec<u8>),
     TooLong,
     Eof,
 }
 
-/// Reads up to a newline, never buffering more than [`MAX_LINE`] bytes; the
-/// rest of an over-long line is discarded.
-async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    out: &mut Vec<u8>,
-) -> std::io::Result<LineRead> {
-    let mut too_long = false;
-    loop {
-        let buf = reader.fill_buf().await?;
-        if buf.is_empty() {
-            return Ok(if out.is_empty() && !too_long {
-                LineRead::Eof
-            } else if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line
-            });
-        }
-        let (chunk, found) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], Some(i + 1)),
-            None => (buf, None),
-        };
-        if !too_long {
-            if out.len() + chunk.len() > MAX_LINE {
-                too_long = true;
-                out.clear();
-            } else {
-                out.extend_from_slice(chunk);
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes; the rest
+/// of an over-long line is discarded. Cancel-safe: the only await is
+/// `fill_buf`, and bytes are moved into `buf` before they are consumed, so a
+/// `select!` that drops [`LineReader::next`] loses nothing.
+#[derive(Default)]
+struct LineReader {
+    buf: Vec<u8>,
+    too_long: bool,
+}
+
+impl LineReader {
+    async fn next<R: AsyncBufRead + Unpin>(&mut self, reader: &mut R) -> std::io::Result<LineRead> {
+        loop {
+            let data = reader.fill_buf().await?;
+            if data.is_empty() {
+                let done = if self.too_long {
+                    LineRead::TooLong
+                } else if self.buf.is_empty() {
+                    LineRead::Eof
+                } else {
+                    LineRead::Line(std::mem::take(&mut self.buf))
+                };
+                self.too_long = false;
+                self.buf.clear();
+                return Ok(done);
             }
-        }
-        let used = found.unwrap_or(buf.len());
-        reader.consume(used);
-        if found.is_some() {
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line
-            });
+            let (chunk, found) = match data.iter().position(|&b| b == b'\n') {
+                Some(i) => (&data[..i], Some(i + 1)),
+                None => (data, None),
+            };
+            if !self.too_long {
+                if self.buf.len() + chunk.len() > MAX_LINE {
+                    self.too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(chunk);
+                }
+            }
+            let used = found.unwrap_or(data.len());
+            reader.consume(used);
+            if found.is_some() {
+                let out = if self.too_long {
+                    LineRead::TooLong
+                } else {
+                    LineRead::Line(std::mem::take(&mut self.buf))
+                };
+                self.too_long = false;
+                return Ok(out);
+            }
         }
     }
 }
@@ -272,21 +282,33 @@ mod tests {
         let mut data = vec![b'x'; MAX_LINE + 10];
         data.extend_from_slice(b"\n{\"method\":\"wake\"}\n");
         let mut r = BufReader::new(&data[..]);
-        let mut line = Vec::new();
+        let mut lines = LineReader::default();
         assert!(matches!(
-            read_line(&mut r, &mut line).await.unwrap(),
+            lines.next(&mut r).await.unwrap(),
             LineRead::TooLong
         ));
-        line.clear();
-        assert!(matches!(
-            read_line(&mut r, &mut line).await.unwrap(),
-            LineRead::Line
-        ));
-        assert_eq!(line, b"{\"method\":\"wake\"}");
-        line.clear();
-        assert!(matches!(
-            read_line(&mut r, &mut line).await.unwrap(),
-            LineRead::Eof
-        ));
+        match lines.next(&mut r).await.unwrap() {
+            LineRead::Line(l) => assert_eq!(l, b"{\"method\":\"wake\"}"),
+            _ => panic!("expected a line"),
+        }
+        assert!(matches!(lines.next(&mut r).await.unwrap(), LineRead::Eof));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_loses_nothing() {
+        // The line arrives in two parts; the first read is cancelled
+        // between them, as a select! on a state change would do.
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(server);
+        let mut lines = LineReader::default();
+        client.write_all(b"{\"method\":").await.unwrap();
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(50), lines.next(&mut reader)).await;
+        assert!(cancelled.is_err(), "no full line yet");
+        client.write_all(b"\"wake\"}\n").await.unwrap();
+        match lines.next(&mut reader).await.unwrap() {
+            LineRead::Line(l) => assert_eq!(l, b"{\"method\":\"wake\"}"),
+            _ => panic!("the first half of the line was lost"),
+        }
     }
 }
