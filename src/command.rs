@@ -128,6 +128,10 @@ pub enum Command {
     SetVolume {
         volume: u8,
     },
+    /// The display layout: `speaker`, `grid`, `speaker-strip` or `pip`.
+    SetLayout {
+        layout: String,
+    },
     MuteMicrophone,
     UnmuteMicrophone,
     /// Privacy: the camera is released; the far end sees a slate.
@@ -176,6 +180,7 @@ impl Command {
             Command::Reject => "reject",
             Command::HangUp => "hangUp",
             Command::SetVolume { .. } => "setVolume",
+            Command::SetLayout { .. } => "setLayout",
             Command::MuteMicrophone => "muteMicrophone",
             Command::UnmuteMicrophone => "unmuteMicrophone",
             Command::MuteCamera => "muteCamera",

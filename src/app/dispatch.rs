@@ -13,15 +13,18 @@ use crate::command::{Command, CommandError, ErrorCode, GuestLogin, MeetingMode, 
 use crate::conference::roster::{self, JoinRequest};
 use crate::conference::{JoinDecision, Mode, Patch, RunState};
 use crate::devices::CameraTarget;
-use crate::media::{MediaEvent, PreviewHandle};
+use crate::media::layout::Layout;
+use crate::media::{MediaEvent, MediaHandle};
 use crate::server::{Caller, Moderation, Principal, ServerError, ServerEvent};
 
 struct Loop {
     state: watch::Sender<AppState>,
     shared: Arc<Shared>,
-    preview: Option<PreviewHandle>,
-    /// Whether the preview is running, as last asked.
+    media: Option<MediaHandle>,
+    /// Whether the camera is on air, as last asked.
     camera_on: bool,
+    /// Whether the display is blanked, as last asked.
+    blank: bool,
 }
 
 pub(super) async fn run_loop(
@@ -32,8 +35,9 @@ pub(super) async fn run_loop(
     let mut l = Loop {
         state,
         shared,
-        preview: None,
+        media: None,
         camera_on: true,
+        blank: false,
     };
     while let Some(event) = rx.recv().await {
         match event {
@@ -59,7 +63,7 @@ pub(super) async fn run_loop(
             }
             AppEvent::Endpoints(e) => l.state.send_modify(|st| st.endpoints = e),
             AppEvent::Hardware(sel) => l.state.send_modify(|st| st.hardware = Some(sel)),
-            AppEvent::PreviewStarted(handle) => l.preview = Some(handle),
+            AppEvent::MediaStarted(handle) => l.media = Some(handle),
             AppEvent::Media(MediaEvent::Preview(p)) => {
                 l.state.send_if_modified(|st| {
                     if st.preview == p {
@@ -68,6 +72,18 @@ pub(super) async fn run_loop(
                     st.set_preview(p);
                     true
                 });
+            }
+            AppEvent::Media(MediaEvent::Microphone(m)) => {
+                l.state.send_if_modified(|st| {
+                    if st.microphone == m {
+                        return false;
+                    }
+                    st.microphone = m;
+                    true
+                });
+            }
+            AppEvent::Media(MediaEvent::SessionError { session, error }) => {
+                tracing::warn!(%session, %error, "a call's media failed");
             }
             AppEvent::Server(ev) => {
                 l.server_event(ev);
@@ -139,7 +155,9 @@ impl Loop {
     async fn command(&mut self, c: Command, _source: &Source) -> Result<Reply, CommandError> {
         match c {
             Command::GetAppState => Ok(Reply::AppState(Box::new(self.state.borrow().clone()))),
-            Command::GetHardware => Ok(Reply::Hardware(self.state.borrow().hardware.clone())),
+            Command::GetHardware => Ok(Reply::Hardware(
+                self.state.borrow().hardware.clone().map(Box::new),
+            )),
             Command::GetSettings => Ok(Reply::Json(self.settings_json())),
             Command::SetSettings { settings } => self.set_settings(settings).await,
             Command::GetConferences => {
@@ -295,12 +313,32 @@ impl Loop {
             Command::HangUp => self.hang_up().await,
             Command::SetVolume { volume } => {
                 self.state.send_modify(|st| st.audio.volume = volume);
+                if let Some(m) = &self.media {
+                    m.volume(volume).await;
+                }
                 Ok(Reply::Done)
             }
             Command::MuteMicrophone | Command::UnmuteMicrophone => {
                 let muted = matches!(c, Command::MuteMicrophone);
                 self.state.send_modify(|st| st.audio.mic_muted = muted);
+                if let Some(m) = &self.media {
+                    m.mic_muted(muted).await;
+                }
                 self.roster_media(Some(muted), None);
+                Ok(Reply::Done)
+            }
+            Command::SetLayout { layout } => {
+                let l = Layout::from_name(&layout).ok_or_else(|| {
+                    err(
+                        ErrorCode::BadRequest,
+                        format!("layout: speaker, grid, speaker-strip or pip, got {layout:?}"),
+                    )
+                })?;
+                self.state
+                    .send_modify(|st| st.layout = l.name().to_string());
+                if let Some(m) = &self.media {
+                    m.layout(l).await;
+                }
                 Ok(Reply::Done)
             }
             Command::MuteCamera | Command::UnmuteCamera => {
@@ -338,20 +376,21 @@ impl Loop {
         }
     }
 
-    /// Starts or stops the camera to match standby and privacy.
+    /// Starts or stops the camera to match standby and privacy, and
+    /// blanks the display in standby.
     async fn sync_camera(&mut self) {
         let want = self.state.borrow().wants_camera();
-        if want == self.camera_on {
-            return;
-        }
-        self.camera_on = want;
-        if let Some(p) = &self.preview {
-            if want {
-                p.wake().await;
-            } else {
-                p.standby().await;
+        let blank = self.state.borrow().activity == Activity::Standby;
+        if let Some(m) = &self.media {
+            if want != self.camera_on {
+                m.camera(want).await;
+            }
+            if blank != self.blank {
+                m.blank(blank).await;
             }
         }
+        self.camera_on = want;
+        self.blank = blank;
     }
 
     fn settings_json(&self) -> serde_json::Value {

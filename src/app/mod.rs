@@ -24,7 +24,7 @@ pub use state::{Activity, AppState, Endpoints, Service, ServiceState};
 use crate::command::{Command, CommandError, ErrorCode, Source};
 use crate::config::Settings;
 use crate::devices::Selection;
-use crate::media::{MediaEvent, PreviewHandle, PreviewStats};
+use crate::media::{MediaEvent, MediaHandle, RoomStats};
 use crate::server::ServerEvent;
 use crate::store::Store;
 
@@ -33,7 +33,7 @@ use crate::store::Store;
 #[serde(untagged)]
 pub enum Reply {
     AppState(Box<AppState>),
-    Hardware(Option<Selection>),
+    Hardware(Option<Box<Selection>>),
     Json(serde_json::Value),
     Done,
 }
@@ -48,7 +48,7 @@ pub enum AppEvent {
     Service(Service, ServiceState),
     Endpoints(Endpoints),
     Hardware(Selection),
-    PreviewStarted(PreviewHandle),
+    MediaStarted(MediaHandle),
     Media(MediaEvent),
     Server(ServerEvent),
     Stopping,
@@ -60,7 +60,7 @@ pub struct Shared {
     pub store: Store,
     pub boot: BootInfo,
     pub started: Instant,
-    pub preview_stats: std::sync::OnceLock<Arc<PreviewStats>>,
+    pub media_stats: std::sync::OnceLock<Arc<RoomStats>>,
     pub panel_stats: std::sync::OnceLock<Arc<crate::panel::PanelStats>>,
     /// The embedded conferencing server.
     pub server: crate::server::Server,

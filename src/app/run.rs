@@ -21,7 +21,7 @@ use super::{App, AppEvent, AppState, BootInfo, Endpoints, Service, ServiceState,
 use crate::command::{Command, Source};
 use crate::config::{self, PanelBackend, Settings, Sources};
 use crate::devices::{self, sysfs::Root};
-use crate::media::{self, preview::PreviewConfig};
+use crate::media::{self, RoomConfig};
 use crate::store::Store;
 use crate::{control, http, panel};
 
@@ -175,7 +175,7 @@ async fn supervise(
             store: store.clone(),
             boot,
             started,
-            preview_stats: Default::default(),
+            media_stats: Default::default(),
             panel_stats: Default::default(),
             server: server.clone(),
         },
@@ -325,22 +325,33 @@ async fn supervise(
         }
     }
 
-    // Media preview.
+    // The media engine: the room pipeline.
     let (media_tx, mut media_rx) = tokio::sync::mpsc::channel(32);
-    let preview = media::spawn_preview(
-        PreviewConfig {
+    let preview = media::spawn(
+        RoomConfig {
             camera_target: selection.camera.clone(),
             camera: settings.camera.clone(),
+            content_target: selection.content.clone(),
+            content: settings.content.clone(),
+            recordings_dir: if settings.media.recordings_dir.is_empty() {
+                data_dir.join("recordings")
+            } else {
+                PathBuf::from(&settings.media.recordings_dir)
+            },
+            microphone_target: selection.microphone.clone(),
+            microphone: settings.microphone.clone(),
+            speaker_target: selection.speaker.clone(),
             display_target: selection.display.clone(),
             display: settings.display.clone(),
+            media: settings.media.clone(),
             panel_frames: panel_handle.as_ref().map(|p| p.preview_sink()),
             panel_size: (480, 270),
             panel_fps: 10,
         },
         media_tx,
     );
-    let _ = app.shared.preview_stats.set(preview.stats.clone());
-    app.post(AppEvent::PreviewStarted(preview.clone())).await;
+    let _ = app.shared.media_stats.set(preview.stats.clone());
+    app.post(AppEvent::MediaStarted(preview.clone())).await;
     {
         let app = app.clone();
         tasks.spawn(async move {

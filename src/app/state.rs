@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::devices::Selection;
-use crate::media::PreviewState;
+use crate::media::{DeviceState, PreviewState};
 
 /// What the room is doing, as a room controller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,7 +99,11 @@ pub struct AppState {
     pub profile: String,
     pub activity: Activity,
     pub services: Services,
+    /// The camera: playing, off (standby, privacy) or failed.
     pub preview: PreviewState,
+    pub microphone: DeviceState,
+    /// The display layout.
+    pub layout: String,
     pub endpoints: Endpoints,
     pub hardware: Option<Selection>,
     pub audio: Audio,
@@ -129,6 +133,8 @@ impl AppState {
                 panel: ServiceState::Down,
             },
             preview: PreviewState::Starting,
+            microphone: DeviceState::Live,
+            layout: "grid".into(),
             endpoints: Endpoints::default(),
             hardware: None,
             audio: Audio {

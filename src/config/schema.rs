@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The whole settings tree. Every struct takes `#[serde(default)]` so that any
 /// layer may set only the keys it cares about.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     pub profile: ProfileInfo,
@@ -18,13 +18,38 @@ pub struct Settings {
     pub http: HttpSettings,
     pub control: ControlSettings,
     pub camera: CameraSettings,
+    /// The second video source: shared content or a second camera.
+    #[serde(default = "CameraSettings::no_content")]
+    pub content: CameraSettings,
     pub microphone: MicrophoneSettings,
     pub speaker: SpeakerSettings,
     pub display: DisplaySettings,
     pub panel: PanelSettings,
     pub input: InputSettings,
+    pub media: MediaSettings,
     pub server: ServerSettings,
     pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            profile: ProfileInfo::default(),
+            room: RoomSettings::default(),
+            http: HttpSettings::default(),
+            control: ControlSettings::default(),
+            camera: CameraSettings::default(),
+            content: CameraSettings::no_content(),
+            microphone: MicrophoneSettings::default(),
+            speaker: SpeakerSettings::default(),
+            display: DisplaySettings::default(),
+            panel: PanelSettings::default(),
+            input: InputSettings::default(),
+            media: MediaSettings::default(),
+            server: ServerSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
 }
 
 /// Which hardware profile these settings describe (set by the profile file).
@@ -130,6 +155,8 @@ pub enum VideoSourceKind {
     V4l2,
     /// Any GStreamer source element named by `element`.
     Element,
+    /// No source (only for `[content]`).
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +186,17 @@ pub struct CameraSettings {
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
+}
+
+impl CameraSettings {
+    /// The defaults of `[content]`: none.
+    pub fn no_content() -> Self {
+        Self {
+            source: VideoSourceKind::None,
+            pattern: "ball".into(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for CameraSettings {
@@ -347,6 +385,65 @@ impl Default for InputSettings {
             keymap: String::new(),
             devices: Vec::new(),
             long_press_ms: 800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VideoCodec {
+    Vp8,
+    H264,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingFormat {
+    Mp4,
+    Mkv,
+}
+
+/// Calls, the display compositor and recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaSettings {
+    /// The codec the room sends video with.
+    pub video_codec: VideoCodec,
+    /// Size and rate of the video the room sends.
+    pub send_width: u32,
+    pub send_height: u32,
+    pub send_framerate: u32,
+    pub video_bitrate_kbps: u32,
+    pub audio_bitrate_kbps: u32,
+    /// The microphone's signal processing (webrtcdsp).
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub gain_control: bool,
+    /// The display layout at start: speaker, grid, speaker-strip or pip.
+    pub layout: String,
+    /// Where recordings go; empty: `recordings/` in the data directory.
+    pub recordings_dir: String,
+    pub recording_format: RecordingFormat,
+    /// Recordings are cut into files of this many seconds.
+    pub recording_segment_seconds: u32,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            video_codec: VideoCodec::Vp8,
+            send_width: 1280,
+            send_height: 720,
+            send_framerate: 30,
+            video_bitrate_kbps: 1500,
+            audio_bitrate_kbps: 32,
+            echo_cancellation: true,
+            noise_suppression: true,
+            gain_control: true,
+            layout: "grid".into(),
+            recordings_dir: String::new(),
+            recording_format: RecordingFormat::Mp4,
+            recording_segment_seconds: 600,
         }
     }
 }
@@ -547,6 +644,39 @@ impl Settings {
                 }
             }
             VideoSourceKind::Element => need_element(&mut bad, "camera", &self.camera.element),
+            VideoSourceKind::None => bad(
+                "camera.source",
+                "test, v4l2 or element: the room needs a camera (\"none\" is for [content])".into(),
+            ),
+        }
+        match self.content.source {
+            VideoSourceKind::Test if !TEST_PATTERNS.contains(&self.content.pattern.as_str()) => {
+                bad(
+                    "content.pattern",
+                    format!("one of {}", TEST_PATTERNS.join(", ")),
+                )
+            }
+            VideoSourceKind::V4l2
+                if self.content.device.is_none()
+                    && self.content.usb_id.is_none()
+                    && self.content.name.is_none() =>
+            {
+                bad(
+                    "content.device",
+                    "a device path, usb_id or name to select the V4L2 capture device".into(),
+                )
+            }
+            VideoSourceKind::Element => need_element(&mut bad, "content", &self.content.element),
+            _ => {}
+        }
+        if self.content.source != VideoSourceKind::None {
+            check_video_size(
+                &mut bad,
+                "content",
+                self.content.width,
+                self.content.height,
+                self.content.framerate,
+            );
         }
         if let Some(id) = &self.camera.usb_id {
             check_usb_id(&mut bad, "camera.usb_id", id);
@@ -641,6 +771,38 @@ impl Settings {
                     "an integer from 100 to 10000, got {}",
                     self.input.long_press_ms
                 ),
+            );
+        }
+        let m = &self.media;
+        check_video_size(
+            &mut bad,
+            "media",
+            m.send_width,
+            m.send_height,
+            m.send_framerate,
+        );
+        if !(50..=20_000).contains(&m.video_bitrate_kbps) {
+            bad(
+                "media.video_bitrate_kbps",
+                format!("50 to 20000, got {}", m.video_bitrate_kbps),
+            );
+        }
+        if !(6..=510).contains(&m.audio_bitrate_kbps) {
+            bad(
+                "media.audio_bitrate_kbps",
+                format!("6 to 510 (Opus), got {}", m.audio_bitrate_kbps),
+            );
+        }
+        if !["speaker", "grid", "speaker-strip", "pip"].contains(&m.layout.as_str()) {
+            bad(
+                "media.layout",
+                format!("speaker, grid, speaker-strip or pip, got {:?}", m.layout),
+            );
+        }
+        if !(10..=86_400).contains(&m.recording_segment_seconds) {
+            bad(
+                "media.recording_segment_seconds",
+                format!("10 to 86400, got {}", m.recording_segment_seconds),
             );
         }
         let sv = &self.server;
@@ -780,21 +942,23 @@ fn check_video_size(
     height: u32,
     framerate: u32,
 ) {
+    // The media section names its keys send_width, send_height, send_framerate.
+    let p = if section == "media" { "send_" } else { "" };
     if !(16..=7680).contains(&width) || !width.is_multiple_of(2) {
         bad(
-            &format!("{section}.width"),
+            &format!("{section}.{p}width"),
             format!("an even integer from 16 to 7680, got {width}"),
         );
     }
     if !(16..=4320).contains(&height) || !height.is_multiple_of(2) {
         bad(
-            &format!("{section}.height"),
+            &format!("{section}.{p}height"),
             format!("an even integer from 16 to 4320, got {height}"),
         );
     }
     if !(1..=120).contains(&framerate) {
         bad(
-            &format!("{section}.framerate"),
+            &format!("{section}.{p}framerate"),
             format!("an integer from 1 to 120, got {framerate}"),
         );
     }

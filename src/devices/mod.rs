@@ -91,6 +91,8 @@ pub enum DisplayTarget {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Selection {
     pub camera: CameraTarget,
+    /// The second video source, when the profile has one.
+    pub content: Option<CameraTarget>,
     pub microphone: MicrophoneTarget,
     pub speaker: SpeakerTarget,
     pub display: DisplayTarget,
@@ -166,17 +168,27 @@ impl std::fmt::Display for DisplayTarget {
 /// Resolves every device the settings name. All problems are returned.
 pub fn select(settings: &Settings, root: &Root) -> Result<Selection, Vec<DeviceError>> {
     let camera = select_camera(&settings.camera, root);
+    let content: Result<Option<CameraTarget>, DeviceError> = match settings.content.source {
+        VideoSourceKind::None => Ok(None),
+        // A content device that is missing must not stop the room.
+        _ => Ok(select_camera(&settings.content, root)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "content source not present; sharing is off");
+            })
+            .ok()),
+    };
     let microphone = select_microphone(&settings.microphone, root);
     let speaker = select_speaker(&settings.speaker, root);
     let display = select_display(&settings.display, root);
-    match (camera, microphone, speaker, display) {
-        (Ok(camera), Ok(microphone), Ok(speaker), Ok(display)) => Ok(Selection {
+    match (camera, content, microphone, speaker, display) {
+        (Ok(camera), Ok(content), Ok(microphone), Ok(speaker), Ok(display)) => Ok(Selection {
             camera,
+            content,
             microphone,
             speaker,
             display,
         }),
-        (c, m, s, d) => Err([c.err(), m.err(), s.err(), d.err()]
+        (c, _, m, s, d) => Err([c.err(), m.err(), s.err(), d.err()]
             .into_iter()
             .flatten()
             .collect()),
@@ -185,6 +197,11 @@ pub fn select(settings: &Settings, root: &Root) -> Result<Selection, Vec<DeviceE
 
 pub fn select_camera(c: &CameraSettings, root: &Root) -> Result<CameraTarget, DeviceError> {
     match c.source {
+        VideoSourceKind::None => Err(DeviceError::NotFound {
+            key: "camera.source",
+            value: "none".into(),
+            problem: "no video source configured".into(),
+        }),
         VideoSourceKind::Test => Ok(CameraTarget::Test {
             pattern: c.pattern.clone(),
         }),

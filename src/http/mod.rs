@@ -51,6 +51,7 @@ pub fn router(app: App) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/panel/screenshot.png", get(panel_screenshot))
+        .route("/display/snapshot.png", get(display_snapshot))
         .fallback(not_found)
         .with_state(app)
         .merge(api)
@@ -92,11 +93,13 @@ async fn readyz(State(app): State<App>) -> Response {
 async fn status(State(app): State<App>) -> Response {
     let st = app.state();
     let sh = &app.shared;
-    let preview = sh.preview_stats.get().map(|s| {
+    let preview = sh.media_stats.get().map(|s| {
         json!({
             "framesDisplayed": s.frames_displayed.load(Ordering::Relaxed),
             "framesToPanel": s.frames_to_panel.load(Ordering::Relaxed),
-            "restarts": s.restarts.load(Ordering::Relaxed),
+            "restarts": s.camera_restarts.load(Ordering::Relaxed),
+            "micLevelDb": s.mic_level_db.lock().ok().and_then(|m| *m),
+            "remoteLevelsDb": s.remote_levels_db.lock().map(|m| m.clone()).unwrap_or_default(),
         })
     });
     let panel = sh.panel_stats.get().map(|p| {
@@ -148,7 +151,7 @@ async fn metrics(State(app): State<App>) -> Response {
         "gauge",
         sh.started.elapsed().as_secs(),
     );
-    if let Some(s) = sh.preview_stats.get() {
+    if let Some(s) = sh.media_stats.get() {
         gauge(
             "dais_preview_frames_displayed_total",
             "Frames the room display sink received.",
@@ -159,7 +162,7 @@ async fn metrics(State(app): State<App>) -> Response {
             "dais_preview_restarts_total",
             "Times the preview pipeline was rebuilt after a failure.",
             "counter",
-            s.restarts.load(Ordering::Relaxed),
+            s.camera_restarts.load(Ordering::Relaxed),
         );
     }
     if let Some(p) = sh.panel_stats.get() {
@@ -199,6 +202,49 @@ async fn panel_screenshot(State(app): State<App>) -> Response {
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "cannot encode the screenshot",
+        )
+            .into_response(),
+    }
+}
+
+/// What the room display shows right now (appsink displays), as PNG.
+async fn display_snapshot(State(app): State<App>) -> Response {
+    let sample = app
+        .shared
+        .media_stats
+        .get()
+        .and_then(|s| s.last_display_sample.lock().ok().and_then(|f| f.clone()));
+    let snap = sample.and_then(|s| {
+        let info = gst_video::VideoInfo::from_caps(s.caps()?).ok()?;
+        let buf = s.buffer()?;
+        let map = buf.map_readable().ok()?;
+        let (w, h) = (info.width() as usize, info.height() as usize);
+        let stride = info.stride()[0] as usize;
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let o = y * stride + x * 4;
+                rgb.extend_from_slice(map.get(o..o + 3)?);
+            }
+        }
+        Some(crate::panel::Snapshot {
+            width: w as u32,
+            height: h as u32,
+            rgb,
+        })
+    });
+    let Some(snap) = snap else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": {"code": 404, "message": "the display keeps no frames in memory (it is a screen, or not started)"}})),
+        )
+            .into_response();
+    };
+    match tokio::task::spawn_blocking(move || encode_png(&snap)).await {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the snapshot",
         )
             .into_response(),
     }

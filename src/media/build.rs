@@ -7,7 +7,7 @@ use gst::prelude::*;
 
 use super::MediaError;
 use crate::config::{CameraSettings, DisplaySettings, VideoInputFormat};
-use crate::devices::{CameraTarget, DisplayTarget};
+use crate::devices::{CameraTarget, DisplayTarget, SpeakerTarget};
 
 pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
     gst::ElementFactory::make(factory)
@@ -174,4 +174,25 @@ pub fn display_sink(
         appsink,
         keep_alive,
     })
+}
+
+/// The room's speaker: ALSA, discarded with the clock kept, or an element.
+pub fn speaker_sink(target: &SpeakerTarget, name: &str) -> Result<gst::Element, MediaError> {
+    let sink = match target {
+        SpeakerTarget::Alsa { device, .. } => {
+            let s = make("alsasink", name)?;
+            s.set_property("device", device);
+            s
+        }
+        SpeakerTarget::Fake => make("fakesink", name)?,
+        SpeakerTarget::Element { factory } => make(factory, name)?,
+    };
+    if sink.has_property("sync") {
+        sink.set_property("sync", true);
+    }
+    // The speaker must not hold the pipeline back from PLAYING.
+    if sink.has_property("async") {
+        sink.set_property("async", false);
+    }
+    Ok(sink)
 }

@@ -46,6 +46,12 @@ const PACKAGES: &[(&str, &str)] = &[
     ("webrtcdsp", "gstreamer1.0-plugins-bad"),
     ("webrtcechoprobe", "gstreamer1.0-plugins-bad"),
     ("x264enc", "gstreamer1.0-plugins-ugly"),
+    ("input-selector", "libgstreamer1.0-0"),
+    ("textoverlay", "gstreamer1.0-plugins-base"),
+    ("volume", "gstreamer1.0-plugins-base"),
+    ("decodebin", "gstreamer1.0-plugins-base"),
+    ("h264parse", "gstreamer1.0-plugins-bad"),
+    ("opusparse", "gstreamer1.0-plugins-bad"),
     ("avdec_h264", "gstreamer1.0-libav"),
     ("nicesrc", "gstreamer1.0-nice"),
 ];
@@ -74,14 +80,52 @@ pub fn for_selection(sel: &Selection) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    match &sel.camera {
-        CameraTarget::Test { .. } => v.push("videotestsrc".into()),
-        CameraTarget::V4l2 { .. } => {
-            v.push("v4l2src".into());
-            v.push("jpegdec".into());
+    for cam in std::iter::once(&sel.camera).chain(sel.content.iter()) {
+        match cam {
+            CameraTarget::Test { .. } => v.push("videotestsrc".into()),
+            CameraTarget::V4l2 { .. } => {
+                v.push("v4l2src".into());
+                v.push("jpegdec".into());
+            }
+            CameraTarget::Element { factory } => v.push(factory.clone()),
         }
-        CameraTarget::Element { factory } => v.push(factory.clone()),
     }
+    // The room pipeline: selectors, slate, processing, compositor, mixer,
+    // WebRTC and recording.
+    v.extend(
+        [
+            "input-selector",
+            "textoverlay",
+            "volume",
+            "webrtcdsp",
+            "webrtcechoprobe",
+            "compositor",
+            "audiomixer",
+            "audiotestsrc",
+            "fakesink",
+            "webrtcbin",
+            "vp8enc",
+            "vp8dec",
+            "rtpvp8pay",
+            "rtpvp8depay",
+            "opusenc",
+            "opusdec",
+            "rtpopuspay",
+            "rtpopusdepay",
+            "x264enc",
+            "h264parse",
+            "avdec_h264",
+            "rtph264pay",
+            "rtph264depay",
+            "splitmuxsink",
+            "mp4mux",
+            "matroskamux",
+            "opusparse",
+            "rtspsrc",
+            "decodebin",
+        ]
+        .map(String::from),
+    );
     match &sel.microphone {
         MicrophoneTarget::Test { .. } => v.push("audiotestsrc".into()),
         MicrophoneTarget::Alsa { .. } => v.push("alsasrc".into()),

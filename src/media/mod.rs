@@ -1,24 +1,37 @@
 //! The media engine: GStreamer pipelines built in Rust from the hardware
 //! profile's device selection.
 //!
-//! So far it runs the local preview (camera → display and panel); calls,
-//! the compositor and recording join it here. Bus messages become typed
-//! [`MediaEvent`]s in one place per pipeline; the app loop consumes them.
+//! - [`room`]: the room pipeline (camera and microphone with their
+//!   fallbacks, the display compositor, the speaker mix, the panel tile);
+//! - [`engine`]: the task that owns it, turns its bus into
+//!   [`MediaEvent`]s, keeps devices on the air and rebuilds after failures;
+//! - [`webrtc`]: WebRTC sessions on webrtcbin with an explicit signalling
+//!   interface;
+//! - [`layout`]: display geometry (sans-IO);
+//! - [`elements`]: the element check with Debian package hints;
+//! - `build`: element builders for cameras, displays and speakers.
 //!
 //! Invariants:
 //! - every element a selection needs is checked at start-up
 //!   ([`elements::missing`]); a missing plugin stops start-up with the
 //!   element and its Debian package named;
-//! - pipelines reach `Null` on every path out (stop, error, restart, drop);
-//! - a pipeline error never ends the process: the pipeline is rebuilt with
-//!   back-off and the failure is reported as an event.
+//! - pipelines reach `Null` on every path out (stop, error, rebuild, drop);
+//! - a pipeline error never ends the process: devices fall back to slate or
+//!   silence and are retried, the pipeline is rebuilt with back-off, and
+//!   each failure is reported as an event.
 
 mod build;
 pub mod elements;
-pub mod preview;
+pub mod engine;
+pub mod layout;
+pub mod recorder;
+pub mod room;
+pub mod sources;
+pub mod webrtc;
 
-pub use build::{camera_source, display_sink};
-pub use preview::{PreviewHandle, PreviewStats, RgbFrame, spawn_preview};
+pub use build::{camera_source, display_sink, speaker_sink};
+pub use engine::{MediaHandle, spawn};
+pub use room::{FrameCallback, RgbFrame, RoomConfig, RoomStats};
 
 use serde::Serialize;
 
@@ -40,6 +53,8 @@ pub enum MediaError {
         state: String,
         reason: String,
     },
+    #[error("the media engine is not running (starting, rebuilding or stopped)")]
+    NotRunning,
 }
 
 impl MediaError {
@@ -55,15 +70,17 @@ pub fn init() -> Result<(), MediaError> {
     gst::init().map_err(|e| MediaError::Init(e.to_string()))
 }
 
-/// The preview pipeline's lifecycle as the rest of dais sees it.
+/// The camera's state (the "preview") as the rest of dais sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum PreviewState {
     Starting,
     Playing,
-    /// Deliberately off (room standby): camera released.
+    /// Deliberately off (standby, privacy): the camera is released and the
+    /// slate is on air.
     Standby,
-    /// Failed and will be retried after `retry_in_ms`.
+    /// Failed; the slate is on air and the camera is retried after
+    /// `retry_in_ms`.
     Failed {
         error: String,
         retry_in_ms: u64,
@@ -71,8 +88,18 @@ pub enum PreviewState {
     Stopped,
 }
 
+/// A device's state (the microphone).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum DeviceState {
+    Live,
+    Failed { error: String, retry_in_ms: u64 },
+}
+
 /// Everything the media engine reports to the app loop.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
     Preview(PreviewState),
+    Microphone(DeviceState),
+    SessionError { session: String, error: String },
 }

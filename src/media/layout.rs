@@ -1,0 +1,325 @@
+//! Where each picture goes on the room display: pure geometry, no
+//! GStreamer. The compositor applies the rectangles this computes.
+
+use serde::{Deserialize, Serialize};
+
+/// The room display's layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// One speaker full screen.
+    Speaker,
+    /// Everyone in an even grid.
+    #[default]
+    Grid,
+    /// The speaker large, the others in a strip below.
+    SpeakerStrip,
+    /// The far end full screen, the room's own picture small in a corner.
+    Pip,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 4] = [
+        Layout::Speaker,
+        Layout::Grid,
+        Layout::SpeakerStrip,
+        Layout::Pip,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Speaker => "speaker",
+            Layout::Grid => "grid",
+            Layout::SpeakerStrip => "speaker-strip",
+            Layout::Pip => "pip",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == s)
+    }
+}
+
+/// A rectangle on the display, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+}
+
+impl Rect {
+    pub fn center(&self) -> (i32, i32) {
+        (self.x + self.w / 2, self.y + self.h / 2)
+    }
+}
+
+/// One picture to place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tile {
+    pub id: String,
+    /// The room's own camera.
+    pub local: bool,
+    /// Shared content takes the speaker's place when present.
+    pub content: bool,
+}
+
+/// A placed picture: where, and in which order (higher on top). A tile
+/// not shown has no placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub id: String,
+    pub rect: Rect,
+    pub zorder: u32,
+}
+
+/// Places `tiles` (in speaking order: the current speaker first) on a
+/// `w`×`h` display. Remote pictures and content come before the room's
+/// own; with nobody else the room's own picture fills the screen.
+pub fn place(layout: Layout, tiles: &[Tile], w: i32, h: i32) -> Vec<Placement> {
+    let full = Rect { x: 0, y: 0, w, h };
+    let mut remote: Vec<&Tile> = tiles.iter().filter(|t| !t.local).collect();
+    // Content first: it is what everyone should see.
+    remote.sort_by_key(|t| !t.content);
+    let local = tiles.iter().find(|t| t.local);
+    let put = |t: &Tile, rect: Rect, z: u32| Placement {
+        id: t.id.clone(),
+        rect,
+        zorder: z,
+    };
+    if remote.is_empty() {
+        return local.map(|l| vec![put(l, full, 1)]).unwrap_or_default();
+    }
+    match layout {
+        Layout::Speaker => vec![put(remote[0], full, 1)],
+        Layout::Pip => {
+            let mut out = vec![put(remote[0], full, 1)];
+            if let Some(l) = local {
+                let pw = (w / 4).max(2);
+                let ph = (h / 4).max(2);
+                let margin = w / 40;
+                out.push(put(
+                    l,
+                    Rect {
+                        x: w - pw - margin,
+                        y: h - ph - margin,
+                        w: pw,
+                        h: ph,
+                    },
+                    2,
+                ));
+            }
+            out
+        }
+        Layout::Grid => {
+            let mut all: Vec<&Tile> = remote.clone();
+            if let Some(l) = local {
+                all.push(l);
+            }
+            grid(&all, full)
+                .into_iter()
+                .map(|(t, r)| put(t, r, 1))
+                .collect()
+        }
+        Layout::SpeakerStrip => {
+            let others: Vec<&Tile> = remote[1..].iter().copied().chain(local).collect();
+            if others.is_empty() {
+                return vec![put(remote[0], full, 1)];
+            }
+            let strip_h = h / 4;
+            let mut out = vec![put(
+                remote[0],
+                Rect {
+                    x: 0,
+                    y: 0,
+                    w,
+                    h: h - strip_h,
+                },
+                1,
+            )];
+            // The strip holds up to five thumbnails, left to right.
+            let n = others.len().min(5) as i32;
+            let tw = w / n.max(4);
+            let x0 = (w - tw * n) / 2;
+            for (i, t) in others.iter().take(5).enumerate() {
+                out.push(put(
+                    t,
+                    Rect {
+                        x: x0 + tw * i as i32,
+                        y: h - strip_h,
+                        w: tw,
+                        h: strip_h,
+                    },
+                    2,
+                ));
+            }
+            out
+        }
+    }
+}
+
+/// An even grid: columns = ceil(sqrt(n)), rows as needed, the last row
+/// centred.
+fn grid<'a>(tiles: &[&'a Tile], area: Rect) -> Vec<(&'a Tile, Rect)> {
+    let n = tiles.len() as i32;
+    if n == 0 {
+        return Vec::new();
+    }
+    let cols = (n as f64).sqrt().ceil() as i32;
+    let rows = (n + cols - 1) / cols;
+    let cw = area.w / cols;
+    let ch = area.h / rows;
+    let mut out = Vec::with_capacity(tiles.len());
+    for (i, t) in tiles.iter().enumerate() {
+        let i = i as i32;
+        let row = i / cols;
+        let col = i % cols;
+        let in_row = if row == rows - 1 {
+            n - row * cols
+        } else {
+            cols
+        };
+        let x0 = area.x + (area.w - in_row * cw) / 2;
+        out.push((
+            *t,
+            Rect {
+                x: x0 + col * cw,
+                y: area.y + row * ch,
+                w: cw,
+                h: ch,
+            },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tiles(remote: usize, local: bool) -> Vec<Tile> {
+        let mut v: Vec<Tile> = (0..remote)
+            .map(|i| Tile {
+                id: format!("r{i}"),
+                local: false,
+                content: false,
+            })
+            .collect();
+        if local {
+            v.push(Tile {
+                id: "self".into(),
+                local: true,
+                content: false,
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn four_tiles_fill_the_four_quadrants() {
+        let p = place(Layout::Grid, &tiles(3, true), 1280, 720);
+        let rects: Vec<Rect> = p.iter().map(|p| p.rect).collect();
+        assert_eq!(
+            rects,
+            [
+                Rect {
+                    x: 0,
+                    y: 0,
+                    w: 640,
+                    h: 360
+                },
+                Rect {
+                    x: 640,
+                    y: 0,
+                    w: 640,
+                    h: 360
+                },
+                Rect {
+                    x: 0,
+                    y: 360,
+                    w: 640,
+                    h: 360
+                },
+                Rect {
+                    x: 640,
+                    y: 360,
+                    w: 640,
+                    h: 360
+                },
+            ]
+        );
+        assert_eq!(p[3].id, "self");
+    }
+
+    #[test]
+    fn alone_the_room_sees_itself() {
+        for l in Layout::ALL {
+            let p = place(l, &tiles(0, true), 1920, 1080);
+            assert_eq!(p.len(), 1);
+            assert_eq!(
+                p[0].rect,
+                Rect {
+                    x: 0,
+                    y: 0,
+                    w: 1920,
+                    h: 1080
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn pip_puts_the_room_in_a_corner_on_top() {
+        let p = place(Layout::Pip, &tiles(1, true), 1280, 720);
+        assert_eq!(p[0].rect.w, 1280);
+        assert_eq!(p[1].id, "self");
+        assert!(p[1].zorder > p[0].zorder);
+        assert!(p[1].rect.x > 640 && p[1].rect.y > 360);
+    }
+
+    #[test]
+    fn content_takes_the_speaker_place() {
+        let mut t = tiles(2, true);
+        t.push(Tile {
+            id: "slides".into(),
+            local: false,
+            content: true,
+        });
+        let p = place(Layout::SpeakerStrip, &t, 1280, 720);
+        assert_eq!(p[0].id, "slides");
+        assert_eq!(p[0].rect.h, 720 - 180);
+        assert_eq!(p.len(), 4);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for l in Layout::ALL {
+            assert_eq!(Layout::from_name(l.name()), Some(l));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn placements_stay_on_screen_and_grid_tiles_never_overlap(
+            n in 0usize..20, local in any::<bool>(), w in 64i32..4000, h in 64i32..3000, l in 0usize..4,
+        ) {
+            let p = place(Layout::ALL[l], &tiles(n, local), w, h);
+            for a in &p {
+                prop_assert!(a.rect.x >= 0 && a.rect.y >= 0 && a.rect.w > 0 && a.rect.h > 0);
+                prop_assert!(a.rect.x + a.rect.w <= w && a.rect.y + a.rect.h <= h);
+            }
+            if Layout::ALL[l] == Layout::Grid {
+                for (i, a) in p.iter().enumerate() {
+                    for b in &p[i + 1..] {
+                        let overlap = a.rect.x < b.rect.x + b.rect.w && b.rect.x < a.rect.x + a.rect.w
+                            && a.rect.y < b.rect.y + b.rect.h && b.rect.y < a.rect.y + a.rect.h;
+                        prop_assert!(!overlap, "{:?} overlaps {:?}", a, b);
+                    }
+                }
+                prop_assert_eq!(p.len(), n + usize::from(local));
+            }
+        }
+    }
+}

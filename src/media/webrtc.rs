@@ -1,0 +1,747 @@
+//! A WebRTC session on webrtcbin, with an explicit signalling interface:
+//! offers, answers and ICE candidates go in as [`Signal`]s through
+//! [`Session::handle`] and come out as [`SessionEvent::Signal`]s, so the
+//! embedded server, a remote peer or a test can drive it.
+//!
+//! The session lives in a bin of its own inside the room pipeline: it
+//! takes the room's camera and microphone from their tees, encodes them
+//! (VP8 or H.264, Opus), and puts what it receives on the display
+//! (compositor) and the speaker (mixer). Bundle and rtcp-mux are always on;
+//! NACK and PLI are negotiated; a keyframe is asked for whenever a new
+//! decoder starts, and the encoders answer PLI/FIR with one. Adding a track
+//! (content sharing) renegotiates.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use gst::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::MediaError;
+use super::build::make;
+use super::layout::Tile;
+use super::room::{Room, audio_caps, link_pads};
+use crate::config::VideoCodec;
+
+/// A signalling message, in or out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Signal {
+    Offer { sdp: String },
+    Answer { sdp: String },
+    Candidate { mline: u32, candidate: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TrackKind {
+    Audio,
+    Video,
+}
+
+/// What a session reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// Send this to the other side.
+    Signal(Signal),
+    /// ICE and DTLS are up: media flows.
+    Connected,
+    /// The connection failed or was closed by the other side.
+    Failed(String),
+    /// A track from the other side started playing.
+    RemoteTrack { id: String, kind: TrackKind },
+}
+
+/// How a session is set up.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub id: String,
+    /// Send the room's camera and microphone.
+    pub send_video: bool,
+    pub send_audio: bool,
+    pub codec: VideoCodec,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    pub video_kbps: u32,
+    pub audio_kbps: u32,
+    /// Make the first offer (the other side answers).
+    pub offerer: bool,
+}
+
+/// A branch from a room tee into the session.
+struct SendBranch {
+    tee_pad: gst::Pad,
+    encoder: gst::Element,
+}
+
+/// A branch from the session onto the display or the speaker.
+struct RecvBranch {
+    id: String,
+    /// The compositor or mixer pad it feeds.
+    room_pad: gst::Pad,
+    kind: TrackKind,
+}
+
+struct Inner {
+    id: String,
+    room: Arc<Room>,
+    bin: gst::Bin,
+    webrtc: gst::Element,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    offerer: AtomicBool,
+    sends: Mutex<Vec<SendBranch>>,
+    recvs: Mutex<Vec<RecvBranch>>,
+    closed: AtomicBool,
+    next: AtomicU32,
+}
+
+/// A WebRTC peer connection in the room pipeline.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+fn promise<F>(f: F) -> gst::Promise
+where
+    F: FnOnce(Option<&gst::StructureRef>) + Send + 'static,
+{
+    gst::Promise::with_change_func(move |reply| f(reply.ok().flatten()))
+}
+
+impl Session {
+    /// Creates the session inside `room`'s pipeline. Offers (if
+    /// `opts.offerer`) and candidates arrive on `events`.
+    pub fn new(
+        room: Arc<Room>,
+        opts: SessionOptions,
+        events: mpsc::UnboundedSender<SessionEvent>,
+    ) -> Result<Self, MediaError> {
+        let bin = gst::Bin::builder()
+            .name(format!("session-{}", opts.id))
+            .build();
+        let webrtc = make("webrtcbin", "webrtc")?;
+        webrtc.set_property_from_str("bundle-policy", "max-bundle");
+        // Keep latency low on a LAN; NACK retransmissions still fit.
+        webrtc.set_property("latency", 100u32);
+        bin.add(&webrtc).map_err(|_| MediaError::link("session"))?;
+        room.pipeline
+            .add(&bin)
+            .map_err(|_| MediaError::link("session"))?;
+        let inner = Arc::new(Inner {
+            id: opts.id.clone(),
+            room: room.clone(),
+            bin,
+            webrtc: webrtc.clone(),
+            events,
+            offerer: AtomicBool::new(opts.offerer),
+            sends: Mutex::new(Vec::new()),
+            recvs: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            next: AtomicU32::new(0),
+        });
+        let s = Session { inner };
+        s.connect_signals();
+        if opts.send_video {
+            let tee = room.vtee.clone();
+            s.video_branch(&tee, &opts)?;
+        }
+        if opts.send_audio {
+            s.add_audio(&opts)?;
+        }
+        s.inner
+            .bin
+            .sync_state_with_parent()
+            .map_err(|_| MediaError::State {
+                pipeline: format!("session {}", opts.id),
+                state: "PLAYING".into(),
+                reason: "the session did not start".into(),
+            })?;
+        Ok(s)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    fn weak(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    fn connect_signals(&self) {
+        let w = self.weak();
+        self.inner
+            .webrtc
+            .connect("on-negotiation-needed", false, move |_| {
+                if let Some(inner) = w.upgrade()
+                    && inner.offerer.load(Ordering::SeqCst)
+                {
+                    Session { inner }.create_offer();
+                }
+                None
+            });
+        let w = self.weak();
+        self.inner
+            .webrtc
+            .connect("on-ice-candidate", false, move |args| {
+                let mline = args.get(1).and_then(|v| v.get::<u32>().ok()).unwrap_or(0);
+                let candidate = args
+                    .get(2)
+                    .and_then(|v| v.get::<String>().ok())
+                    .unwrap_or_default();
+                if let Some(inner) = w.upgrade() {
+                    let _ = inner
+                        .events
+                        .send(SessionEvent::Signal(Signal::Candidate { mline, candidate }));
+                }
+                None
+            });
+        let w = self.weak();
+        self.inner
+            .webrtc
+            .connect_notify(Some("connection-state"), move |webrtc, _| {
+                let Some(inner) = w.upgrade() else { return };
+                let state =
+                    webrtc.property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
+                let ev = match state {
+                    gst_webrtc::WebRTCPeerConnectionState::Connected => {
+                        Some(SessionEvent::Connected)
+                    }
+                    gst_webrtc::WebRTCPeerConnectionState::Failed => {
+                        Some(SessionEvent::Failed("the connection failed".into()))
+                    }
+                    gst_webrtc::WebRTCPeerConnectionState::Closed
+                        if !inner.closed.load(Ordering::SeqCst) =>
+                    {
+                        Some(SessionEvent::Failed("the connection closed".into()))
+                    }
+                    _ => None,
+                };
+                if let Some(ev) = ev {
+                    let _ = inner.events.send(ev);
+                }
+            });
+        let w = self.weak();
+        self.inner.webrtc.connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            if let Some(inner) = w.upgrade() {
+                let s = Session { inner };
+                if let Err(e) = s.receive(pad) {
+                    tracing::warn!(session = %s.inner.id, error = %e, "cannot play a received track");
+                }
+            }
+        });
+    }
+
+    fn create_offer(&self) {
+        let w = self.weak();
+        let p = promise(move |reply| {
+            let Some(inner) = w.upgrade() else { return };
+            let offer = reply
+                .and_then(|r| r.value("offer").ok())
+                .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok());
+            let Some(offer) = offer else {
+                let _ = inner
+                    .events
+                    .send(SessionEvent::Failed("could not create an offer".into()));
+                return;
+            };
+            inner
+                .webrtc
+                .emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+            if let Ok(sdp) = offer.sdp().as_text() {
+                let _ = inner
+                    .events
+                    .send(SessionEvent::Signal(Signal::Offer { sdp }));
+            }
+        });
+        self.inner
+            .webrtc
+            .emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &p]);
+    }
+
+    /// Applies a message from the other side.
+    pub fn handle(&self, signal: Signal) -> Result<(), MediaError> {
+        match signal {
+            Signal::Offer { sdp } => {
+                let desc = parse_sdp(&sdp, gst_webrtc::WebRTCSDPType::Offer)?;
+                let w = self.weak();
+                let p = promise(move |_| {
+                    if let Some(inner) = w.upgrade() {
+                        Session { inner }.create_answer();
+                    }
+                });
+                self.inner
+                    .webrtc
+                    .emit_by_name::<()>("set-remote-description", &[&desc, &p]);
+            }
+            Signal::Answer { sdp } => {
+                let desc = parse_sdp(&sdp, gst_webrtc::WebRTCSDPType::Answer)?;
+                self.inner
+                    .webrtc
+                    .emit_by_name::<()>("set-remote-description", &[&desc, &None::<gst::Promise>]);
+            }
+            Signal::Candidate { mline, candidate } => {
+                if candidate.is_empty() {
+                    return Ok(()); // end of candidates
+                }
+                self.inner
+                    .webrtc
+                    .emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+            }
+        }
+        Ok(())
+    }
+
+    fn create_answer(&self) {
+        let w = self.weak();
+        let p = promise(move |reply| {
+            let Some(inner) = w.upgrade() else { return };
+            let answer = reply
+                .and_then(|r| r.value("answer").ok())
+                .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok());
+            let Some(answer) = answer else {
+                let _ = inner
+                    .events
+                    .send(SessionEvent::Failed("could not create an answer".into()));
+                return;
+            };
+            inner
+                .webrtc
+                .emit_by_name::<()>("set-local-description", &[&answer, &None::<gst::Promise>]);
+            if let Ok(sdp) = answer.sdp().as_text() {
+                let _ = inner
+                    .events
+                    .send(SessionEvent::Signal(Signal::Answer { sdp }));
+            }
+        });
+        self.inner
+            .webrtc
+            .emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &p]);
+    }
+
+    /// Sends video from `tee` (the camera, or a content source) as a new
+    /// track. On a session already negotiated this renegotiates: the side
+    /// that adds the track makes the offer.
+    pub fn add_video_from(
+        &self,
+        tee: &gst::Element,
+        opts: &SessionOptions,
+    ) -> Result<(), MediaError> {
+        // Whoever adds a track makes the offer for it.
+        self.inner.offerer.store(true, Ordering::SeqCst);
+        self.video_branch(tee, opts)
+    }
+
+    fn video_branch(&self, tee: &gst::Element, opts: &SessionOptions) -> Result<(), MediaError> {
+        let n = self.inner.next.fetch_add(1, Ordering::SeqCst);
+        let q = make("queue", &format!("vq{n}"))?;
+        q.set_property_from_str("leaky", "downstream");
+        q.set_property("max-size-buffers", 2u32);
+        let conv = make("videoconvert", &format!("vconv{n}"))?;
+        let scale = make("videoscale", &format!("vscale{n}"))?;
+        let rate = make("videorate", &format!("vrate{n}"))?;
+        rate.set_property("drop-only", true);
+        let caps = make("capsfilter", &format!("vcaps{n}"))?;
+        caps.set_property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .field("width", opts.width as i32)
+                .field("height", opts.height as i32)
+                .field("framerate", gst::Fraction::new(opts.framerate as i32, 1))
+                .build(),
+        );
+        let (enc, pay, rtp_caps) = match opts.codec {
+            VideoCodec::Vp8 => {
+                let enc = make("vp8enc", &format!("venc{n}"))?;
+                enc.set_property("deadline", 1i64);
+                enc.set_property("cpu-used", 8i32);
+                enc.set_property("threads", 2i32);
+                enc.set_property("lag-in-frames", 0i32);
+                enc.set_property_from_str("end-usage", "cbr");
+                enc.set_property("target-bitrate", (opts.video_kbps * 1000) as i32);
+                enc.set_property("keyframe-max-dist", (opts.framerate * 10) as i32);
+                enc.set_property_from_str("error-resilient", "default");
+                let pay = make("rtpvp8pay", &format!("vpay{n}"))?;
+                pay.set_property("pt", 96u32);
+                pay.set_property_from_str("picture-id-mode", "15-bit");
+                (enc, pay, "VP8")
+            }
+            VideoCodec::H264 => {
+                let enc = make("x264enc", &format!("venc{n}"))?;
+                enc.set_property_from_str("tune", "zerolatency");
+                enc.set_property_from_str("speed-preset", "ultrafast");
+                enc.set_property("bitrate", opts.video_kbps);
+                enc.set_property("key-int-max", opts.framerate * 10);
+                let pay = make("rtph264pay", &format!("vpay{n}"))?;
+                pay.set_property("pt", 102u32);
+                pay.set_property("config-interval", -1i32);
+                pay.set_property_from_str("aggregate-mode", "zero-latency");
+                (enc, pay, "H264")
+            }
+        };
+        let pcaps = make("capsfilter", &format!("vrtp{n}"))?;
+        let mut b = gst::Caps::builder("application/x-rtp")
+            .field("media", "video")
+            .field("encoding-name", rtp_caps)
+            .field("clock-rate", 90_000i32)
+            .field("rtcp-fb-nack", true)
+            .field("rtcp-fb-nack-pli", true)
+            .field("rtcp-fb-ccm-fir", true);
+        if opts.codec == VideoCodec::H264 {
+            b = b
+                .field("packetization-mode", "1")
+                .field("profile-level-id", "42e01f");
+        }
+        pcaps.set_property("caps", b.build());
+        let mut chain = vec![q, conv, scale, rate, caps, enc.clone()];
+        if opts.codec == VideoCodec::H264 {
+            // Constrained baseline: what every WebRTC peer decodes.
+            let prof = make("capsfilter", &format!("vprof{n}"))?;
+            prof.set_property(
+                "caps",
+                gst::Caps::builder("video/x-h264")
+                    .field("profile", "constrained-baseline")
+                    .field("stream-format", "byte-stream")
+                    .build(),
+            );
+            chain.push(prof);
+        }
+        chain.extend([pay, pcaps]);
+        self.attach_sender(tee, &chain, enc)
+    }
+
+    fn add_audio(&self, opts: &SessionOptions) -> Result<(), MediaError> {
+        let n = self.inner.next.fetch_add(1, Ordering::SeqCst);
+        let q = make("queue", &format!("aq{n}"))?;
+        q.set_property_from_str("leaky", "downstream");
+        let conv = make("audioconvert", &format!("aconv{n}"))?;
+        let res = make("audioresample", &format!("ares{n}"))?;
+        let enc = make("opusenc", &format!("aenc{n}"))?;
+        enc.set_property("bitrate", (opts.audio_kbps * 1000) as i32);
+        enc.set_property_from_str("audio-type", "voice");
+        let pay = make("rtpopuspay", &format!("apay{n}"))?;
+        pay.set_property("pt", 111u32);
+        let pcaps = make("capsfilter", &format!("artp{n}"))?;
+        pcaps.set_property(
+            "caps",
+            gst::Caps::builder("application/x-rtp")
+                .field("media", "audio")
+                .field("encoding-name", "OPUS")
+                .field("clock-rate", 48_000i32)
+                .build(),
+        );
+        let tee = self.inner.room.atee.clone();
+        self.attach_sender(&tee, &[q, conv, res, enc.clone(), pay, pcaps], enc)
+    }
+
+    /// Links `chain` from a room tee into a new webrtcbin sink pad.
+    fn attach_sender(
+        &self,
+        tee: &gst::Element,
+        chain: &[gst::Element],
+        encoder: gst::Element,
+    ) -> Result<(), MediaError> {
+        let inner = &self.inner;
+        let refs: Vec<&gst::Element> = chain.iter().collect();
+        inner
+            .bin
+            .add_many(refs.iter().copied())
+            .map_err(|_| MediaError::link("sender"))?;
+        gst::Element::link_many(refs.iter().copied()).map_err(|_| MediaError::link("sender"))?;
+        let last = chain.last().ok_or_else(|| MediaError::link("sender"))?;
+        let wpad = inner
+            .webrtc
+            .request_pad_simple("sink_%u")
+            .ok_or_else(|| MediaError::link("webrtcbin sink"))?;
+        link_pads(&last.static_pad("src"), &wpad, "sender → webrtcbin")?;
+        // NACK on every transceiver: lost packets are asked for again.
+        if let Some(t) = wpad.property::<Option<gst::glib::Object>>("transceiver") {
+            t.set_property("do-nack", true);
+        }
+        // Into the bin from the room's tee through a ghost pad.
+        let first = chain.first().ok_or_else(|| MediaError::link("sender"))?;
+        let target = first
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::link("sender"))?;
+        let ghost = gst::GhostPad::builder_with_target(&target)
+            .map_err(|_| MediaError::link("sender"))?
+            .name(format!("in{}", inner.next.fetch_add(1, Ordering::SeqCst)))
+            .build();
+        ghost.set_active(true).ok();
+        inner
+            .bin
+            .add_pad(&ghost)
+            .map_err(|_| MediaError::link("sender"))?;
+        let tee_pad = tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| MediaError::link("tee"))?;
+        tee_pad
+            .link(&ghost)
+            .map_err(|_| MediaError::link("tee → session"))?;
+        for e in chain {
+            let _ = e.sync_state_with_parent();
+        }
+        inner
+            .sends
+            .lock()
+            .map_err(|_| MediaError::link("sender"))?
+            .push(SendBranch { tee_pad, encoder });
+        Ok(())
+    }
+
+    /// Plays a received stream: video onto the display, audio into the mix.
+    fn receive(&self, pad: &gst::Pad) -> Result<(), MediaError> {
+        let inner = &self.inner;
+        let caps = pad
+            .current_caps()
+            .ok_or_else(|| MediaError::link("received pad without caps"))?;
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| MediaError::link("received caps"))?;
+        let media = s.get::<&str>("media").unwrap_or("");
+        let encoding = s
+            .get::<&str>("encoding-name")
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let n = inner.next.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}/{}", inner.id, pad.name());
+        let (chain, kind): (Vec<gst::Element>, TrackKind) = match (media, encoding.as_str()) {
+            ("video", "VP8") => (
+                vec![
+                    make("rtpvp8depay", &format!("rdepay{n}"))?,
+                    make("vp8dec", &format!("rdec{n}"))?,
+                ],
+                TrackKind::Video,
+            ),
+            ("video", "H264") => (
+                vec![
+                    make("rtph264depay", &format!("rdepay{n}"))?,
+                    make("h264parse", &format!("rparse{n}"))?,
+                    make("avdec_h264", &format!("rdec{n}"))?,
+                ],
+                TrackKind::Video,
+            ),
+            ("audio", "OPUS") => (
+                vec![
+                    make("rtpopusdepay", &format!("rdepay{n}"))?,
+                    make("opusdec", &format!("rdec{n}"))?,
+                ],
+                TrackKind::Audio,
+            ),
+            _ => {
+                // Not something the room can play: drop it cleanly.
+                let sink = make("fakesink", &format!("rdrop{n}"))?;
+                inner.bin.add(&sink).map_err(|_| MediaError::link("drop"))?;
+                let _ = sink.sync_state_with_parent();
+                link_pads(
+                    &Some(pad.clone()),
+                    &sink
+                        .static_pad("sink")
+                        .ok_or_else(|| MediaError::link("drop"))?,
+                    "drop",
+                )?;
+                return Ok(());
+            }
+        };
+        let mut chain = chain;
+        let room_pad = match kind {
+            TrackKind::Video => {
+                chain.push(make("videoconvert", &format!("rconv{n}"))?);
+                let caps = make("capsfilter", &format!("rcaps{n}"))?;
+                caps.set_property(
+                    "caps",
+                    gst::Caps::builder("video/x-raw")
+                        .field("format", "RGBA")
+                        .build(),
+                );
+                chain.push(caps);
+                let q = make("queue", &format!("rq{n}"))?;
+                q.set_property_from_str("leaky", "downstream");
+                q.set_property("max-size-buffers", 3u32);
+                chain.push(q);
+                inner.room.compositor_pad()
+            }
+            TrackKind::Audio => {
+                chain.push(make("audioconvert", &format!("rconv{n}"))?);
+                chain.push(make("audioresample", &format!("rres{n}"))?);
+                let caps = make("capsfilter", &format!("rcaps{n}"))?;
+                caps.set_property("caps", audio_caps());
+                chain.push(caps);
+                let level = make("level", &format!("level-{n}"))?;
+                level.set_property("interval", 100_000_000u64);
+                chain.push(level);
+                chain.push(make("queue", &format!("rq{n}"))?);
+                inner.room.mixer_pad()
+            }
+        }
+        .ok_or_else(|| MediaError::link("room input"))?;
+        let refs: Vec<&gst::Element> = chain.iter().collect();
+        inner
+            .bin
+            .add_many(refs.iter().copied())
+            .map_err(|_| MediaError::link("receiver"))?;
+        gst::Element::link_many(refs.iter().copied()).map_err(|_| MediaError::link("receiver"))?;
+        let last = chain.last().ok_or_else(|| MediaError::link("receiver"))?;
+        let ghost = gst::GhostPad::builder_with_target(
+            &last
+                .static_pad("src")
+                .ok_or_else(|| MediaError::link("receiver"))?,
+        )
+        .map_err(|_| MediaError::link("receiver"))?
+        .name(format!("out{n}"))
+        .build();
+        ghost.set_active(true).ok();
+        inner
+            .bin
+            .add_pad(&ghost)
+            .map_err(|_| MediaError::link("receiver"))?;
+        ghost
+            .link(&room_pad)
+            .map_err(|_| MediaError::link("session → room"))?;
+        for e in &chain {
+            let _ = e.sync_state_with_parent();
+        }
+        link_pads(
+            &Some(pad.clone()),
+            &chain[0]
+                .static_pad("sink")
+                .ok_or_else(|| MediaError::link("receiver"))?,
+            "webrtcbin → depayloader",
+        )?;
+
+        let stats = Arc::downgrade(&inner.room.stats);
+        match kind {
+            TrackKind::Video => {
+                // Keep each track's latest picture for tests and the panel.
+                let tid = id.clone();
+                room_pad.add_probe(gst::PadProbeType::BUFFER, move |p, info| {
+                    if let (Some(st), Some(gst::PadProbeData::Buffer(buf))) =
+                        (stats.upgrade(), info.data.as_ref())
+                        && let Some(caps) = p.current_caps()
+                        && let Ok(mut frames) = st.remote_frames.lock()
+                    {
+                        frames.insert(
+                            tid.clone(),
+                            gst::Sample::builder().buffer(buf).caps(&caps).build(),
+                        );
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+                inner.room.add_tile(
+                    Tile {
+                        id: id.clone(),
+                        local: false,
+                        content: false,
+                    },
+                    room_pad.clone(),
+                );
+                // A new decoder needs a keyframe now, not at the next interval.
+                if let Some(dec_sink) = chain[chain.len() - 4].static_pad("sink") {
+                    let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
+                        .all_headers(true)
+                        .build();
+                    dec_sink.push_event(ev);
+                }
+            }
+            TrackKind::Audio => {
+                inner.room.register_level(&format!("level-{n}"), &id);
+            }
+        }
+        inner
+            .recvs
+            .lock()
+            .map_err(|_| MediaError::link("receiver"))?
+            .push(RecvBranch {
+                id: id.clone(),
+                room_pad,
+                kind,
+            });
+        let _ = inner.events.send(SessionEvent::RemoteTrack { id, kind });
+        Ok(())
+    }
+
+    /// Asks every sending encoder for a keyframe now (a new subscriber).
+    pub fn request_keyframe(&self) {
+        if let Ok(sends) = self.inner.sends.lock() {
+            for s in sends.iter() {
+                let ev = gst_video::DownstreamForceKeyUnitEvent::builder()
+                    .all_headers(true)
+                    .build();
+                if let Some(pad) = s.encoder.static_pad("sink") {
+                    pad.send_event(ev);
+                }
+            }
+        }
+    }
+
+    /// Ends the session: its bin leaves the pipeline and reaches `Null`,
+    /// and its tiles and mixer inputs are released.
+    pub fn close(&self) {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(mut sends) = inner.sends.lock() {
+            for s in sends.drain(..) {
+                if let Some(peer) = s.tee_pad.peer() {
+                    let _ = s.tee_pad.unlink(&peer);
+                }
+                if let Some(tee) = s.tee_pad.parent_element() {
+                    tee.release_request_pad(&s.tee_pad);
+                }
+            }
+        }
+        if let Ok(mut recvs) = inner.recvs.lock() {
+            for r in recvs.drain(..) {
+                if r.kind == TrackKind::Video {
+                    inner.room.remove_tile(&r.id);
+                    if let Ok(mut f) = inner.room.stats.remote_frames.lock() {
+                        f.remove(&r.id);
+                    }
+                } else if let Ok(mut l) = inner.room.stats.remote_levels_db.lock() {
+                    l.remove(&r.id);
+                }
+                if let Some(peer) = r.room_pad.peer() {
+                    let _ = peer.unlink(&r.room_pad);
+                }
+                if let Some(parent) = r.room_pad.parent_element() {
+                    parent.release_request_pad(&r.room_pad);
+                }
+            }
+        }
+        let _ = inner.bin.set_state(gst::State::Null);
+        let _ = inner.room.pipeline.remove(&inner.bin);
+    }
+
+    /// Remote track ids, with their kinds.
+    pub fn remote_tracks(&self) -> Vec<(String, TrackKind)> {
+        self.inner
+            .recvs
+            .lock()
+            .map(|r| r.iter().map(|b| (b.id.clone(), b.kind)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `msg` came from inside this session's bin.
+    pub fn owns(&self, msg: &gst::Message) -> bool {
+        let name = format!("session-{}", self.inner.id);
+        super::room::ancestry(msg).contains(&name)
+    }
+}
+
+fn parse_sdp(
+    sdp: &str,
+    kind: gst_webrtc::WebRTCSDPType,
+) -> Result<gst_webrtc::WebRTCSessionDescription, MediaError> {
+    let msg =
+        gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| MediaError::Device {
+            device: "sdp".into(),
+            reason: "the session description does not parse".into(),
+        })?;
+    Ok(gst_webrtc::WebRTCSessionDescription::new(kind, msg))
+}
