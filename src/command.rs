@@ -151,6 +151,21 @@ pub enum Command {
         #[serde(default)]
         zoom: f32,
     },
+    /// The camera's controls (V4L2 cameras).
+    GetCameraControls,
+    /// Share content (the second video source) on the display and in calls.
+    ShareContent {
+        on: bool,
+    },
+    /// Make the main or the second camera the room's camera.
+    SwitchCamera {
+        camera: String,
+    },
+    /// Take the RTSP stream off the display.
+    CloseRtsp,
+    /// Record the display and the speaker mix.
+    StartRecording,
+    StopRecording,
     /// A `trueconf:` link: parsed into commands run in order.
     OpenLink {
         link: String,
@@ -187,6 +202,12 @@ impl Command {
             Command::UnmuteCamera => "unmuteCamera",
             Command::CameraPreset { .. } => "cameraPreset",
             Command::CameraMove { .. } => "cameraMove",
+            Command::GetCameraControls => "getCameraControls",
+            Command::ShareContent { .. } => "shareContent",
+            Command::SwitchCamera { .. } => "switchCamera",
+            Command::CloseRtsp => "closeRtsp",
+            Command::StartRecording => "startRecording",
+            Command::StopRecording => "stopRecording",
             Command::OpenLink { .. } => "openLink",
         }
     }
@@ -200,6 +221,7 @@ impl Command {
                 | Command::GetHardware
                 | Command::GetSettings
                 | Command::GetConferences
+                | Command::GetCameraControls
         )
     }
 

@@ -304,3 +304,88 @@ fn meet_now_hang_up_and_auto_close() {
     assert_eq!(r["error"]["code"], "conflict");
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
 }
+
+#[test]
+fn media_controls_from_the_control_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, _) = start(&tmp.path().join("data"));
+    let mut c = d.control();
+    assert_eq!(
+        c.call(json!({"method": "setLayout", "layout": "pip"}))["ok"],
+        true
+    );
+    let r = c.call(json!({"method": "setLayout", "layout": "diagonal"}));
+    assert_eq!(r["error"]["code"], "badRequest");
+    assert!(r["error"]["message"].as_str().unwrap().contains("layout"));
+
+    // Content: on the display, in the state.
+    assert_eq!(
+        c.call(json!({"method": "shareContent", "on": true}))["ok"],
+        true
+    );
+    assert_eq!(
+        c.call(json!({"method": "getAppState"}))["result"]["sharing"],
+        true
+    );
+    assert_eq!(
+        c.call(json!({"method": "shareContent", "on": false}))["ok"],
+        true
+    );
+
+    // The second camera.
+    let r = c.call(json!({"method": "switchCamera", "camera": "second"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        c.call(json!({"method": "getAppState"}))["result"]["activeCamera"],
+        "second"
+    );
+    assert_eq!(
+        c.call(json!({"method": "switchCamera", "camera": "third"}))["error"]["code"],
+        "badRequest"
+    );
+    assert_eq!(
+        c.call(json!({"method": "switchCamera", "camera": "main"}))["ok"],
+        true
+    );
+
+    // Recording: files that exist.
+    assert_eq!(c.call(json!({"method": "startRecording"}))["ok"], true);
+    assert_eq!(
+        c.call(json!({"method": "startRecording"}))["error"]["code"],
+        "conflict"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let r = c.call(json!({"method": "stopRecording"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let files = r["result"]["files"].as_array().unwrap();
+    assert!(!files.is_empty());
+    for f in files {
+        let len = std::fs::metadata(f.as_str().unwrap()).unwrap().len();
+        assert!(len > 1000, "{f} is {len} bytes");
+    }
+    assert_eq!(
+        c.call(json!({"method": "stopRecording"}))["error"]["code"],
+        "conflict"
+    );
+
+    // An RTSP stream that is not there: accepted, then reported, and the
+    // room keeps running.
+    let r = c.call(json!({"method": "openRtsp", "url": "rtsp://127.0.0.1:9/nothing"}));
+    assert_eq!(r["ok"], true, "{r}");
+    common::eventually(
+        Duration::from_secs(20),
+        "the failed stream to be reported",
+        || {
+            let st = c.call(json!({"method": "getAppState"}));
+            (st["result"]["rtsp"].is_null()
+                && st["result"]["lastError"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("rtsp")))
+            .then_some(())
+        },
+    );
+    assert_eq!(d.status()["state"]["preview"]["state"], "playing");
+    let r = c.call(json!({"method": "openRtsp", "url": "http://not-rtsp"}));
+    assert_eq!(r["ok"], false);
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}

@@ -87,6 +87,7 @@ fn four_tiles_sit_in_their_quadrants_and_layouts_move_them() {
 
 /// A real RTSP server on loopback serving a green H.264 stream.
 fn rtsp_server() -> (String, gst::glib::MainLoop) {
+    dais::media::init().unwrap();
     let server = gst_rtsp_server::RTSPServer::new();
     server.set_address("127.0.0.1");
     server.set_service("0");

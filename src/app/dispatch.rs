@@ -9,10 +9,15 @@ use tokio::sync::{mpsc, watch};
 
 use super::state::InConference;
 use super::{Activity, AppEvent, AppState, Reply, Shared};
-use crate::command::{Command, CommandError, ErrorCode, GuestLogin, MeetingMode, Source};
+use crate::command::{
+    Command, CommandError, ErrorCode, GuestLogin, MeetingMode, PresetAction, Source,
+};
 use crate::conference::roster::{self, JoinRequest};
 use crate::conference::{JoinDecision, Mode, Patch, RunState};
 use crate::devices::CameraTarget;
+use crate::devices::SpeakerTarget;
+use crate::devices::camera::{self, CameraControl, V4lCamera};
+use crate::devices::mixer::{self, AlsaMixer};
 use crate::media::layout::Layout;
 use crate::media::{MediaEvent, MediaHandle};
 use crate::server::{Caller, Moderation, Principal, ServerError, ServerEvent};
@@ -85,9 +90,32 @@ pub(super) async fn run_loop(
             AppEvent::Media(MediaEvent::SessionError { session, error }) => {
                 tracing::warn!(%session, %error, "a call's media failed");
             }
+            AppEvent::Media(MediaEvent::SourceFailed { source, error }) => {
+                l.state.send_modify(|st| {
+                    st.last_error = Some(format!("{source}: {error}"));
+                    match source.as_str() {
+                        "rtsp" => st.rtsp = None,
+                        _ => st.sharing = false,
+                    }
+                });
+            }
             AppEvent::Server(ev) => {
                 l.server_event(ev);
                 l.sync_camera().await;
+            }
+            AppEvent::Devices(change) => {
+                use crate::devices::monitor::Change;
+                let added = matches!(change, Change::Added(_));
+                l.state.send_modify(|st| match change {
+                    Change::Added(d) => {
+                        st.devices.retain(|x| x != &d);
+                        st.devices.push(d);
+                    }
+                    Change::Removed(d) => st.devices.retain(|x| x != &d),
+                });
+                if added && let Some(m) = &l.media {
+                    m.retry_now().await;
+                }
             }
             AppEvent::Stopping => l.state.send_modify(|st| st.activity = Activity::Stopping),
         }
@@ -96,6 +124,18 @@ pub(super) async fn run_loop(
 
 fn err(code: ErrorCode, m: impl Into<String>) -> CommandError {
     CommandError::new(code, m)
+}
+
+fn device_err(e: crate::devices::DeviceError) -> CommandError {
+    err(ErrorCode::Unavailable, e.to_string())
+}
+
+fn media_err(e: crate::media::MediaError) -> CommandError {
+    match e {
+        crate::media::MediaError::NotRunning => err(ErrorCode::Unavailable, e.to_string()),
+        crate::media::MediaError::Device { .. } => err(ErrorCode::Conflict, e.to_string()),
+        other => err(ErrorCode::Internal, other.to_string()),
+    }
 }
 
 fn server_err(e: ServerError) -> CommandError {
@@ -297,12 +337,11 @@ impl Loop {
                     json!({"cid": conf.id.as_str(), "topic": conf.topic}),
                 ))
             }
-            Command::OpenRtsp { url } => Err(err(
-                ErrorCode::Unavailable,
-                format!(
-                    "showing {url}: RTSP input needs the media engine's RTSP player, which this build does not have yet"
-                ),
-            )),
+            Command::OpenRtsp { url } => {
+                self.media()?.open_rtsp(&url).map_err(media_err)?;
+                self.state.send_modify(|st| st.rtsp = Some(url));
+                Ok(Reply::Done)
+            }
             Command::AutoClose => {
                 self.state.send_modify(|st| st.close_after_call = true);
                 Ok(Reply::Done)
@@ -312,10 +351,31 @@ impl Loop {
             }
             Command::HangUp => self.hang_up().await,
             Command::SetVolume { volume } => {
-                self.state.send_modify(|st| st.audio.volume = volume);
+                // The card's own mixer when the speaker has one (the
+                // pipeline then passes sound at full level), else software.
+                let card = self
+                    .state
+                    .borrow()
+                    .hardware
+                    .as_ref()
+                    .and_then(|h| match &h.speaker {
+                        SpeakerTarget::Alsa { device, .. } => mixer::card_of(device),
+                        _ => None,
+                    });
+                let hw = match card {
+                    Some(card) => tokio::task::spawn_blocking(move || {
+                        AlsaMixer::open(&card).and_then(|m| mixer::set_percent(&m, mixer::Direction::Playback, volume))
+                    })
+                    .await
+                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| tracing::warn!(error = %e, "speaker mixer unusable; using software volume"))
+                    .is_ok(),
+                    None => false,
+                };
                 if let Some(m) = &self.media {
-                    m.volume(volume).await;
+                    m.volume(if hw { 100 } else { volume }).await;
                 }
+                self.state.send_modify(|st| st.audio.volume = volume);
                 Ok(Reply::Done)
             }
             Command::MuteMicrophone | Command::UnmuteMicrophone => {
@@ -347,32 +407,170 @@ impl Loop {
                 self.roster_media(None, Some(muted));
                 Ok(Reply::Done)
             }
-            Command::CameraPreset { .. } | Command::CameraMove { .. } => {
-                let target = self
-                    .state
-                    .borrow()
-                    .hardware
-                    .as_ref()
-                    .map(|h| h.camera.clone());
-                Err(match target {
-                    Some(CameraTarget::V4l2 { device, .. }) => err(
-                        ErrorCode::Unavailable,
-                        format!(
-                            "{}: pan, tilt, zoom and presets need V4L2 camera control, which this build does not have yet",
-                            device.display()
-                        ),
-                    ),
-                    Some(t) => err(
-                        ErrorCode::Unavailable,
-                        format!("the camera ({t}) has no pan, tilt or zoom"),
-                    ),
-                    None => err(ErrorCode::Unavailable, "no camera"),
+            Command::CameraPreset { action, preset } => self.camera_preset(action, preset).await,
+            Command::CameraMove { pan, tilt, zoom } => {
+                let device = self.v4l2_camera()?;
+                tokio::task::spawn_blocking(move || {
+                    let cam = V4lCamera::open(&device).map_err(device_err)?;
+                    camera::move_relative(&cam, pan, tilt, zoom).map_err(device_err)
                 })
+                .await
+                .map_err(|e| err(ErrorCode::Internal, e.to_string()))??;
+                Ok(Reply::Done)
+            }
+            Command::GetCameraControls => {
+                let device = self.v4l2_camera()?;
+                let list = tokio::task::spawn_blocking(move || {
+                    let cam = V4lCamera::open(&device).map_err(device_err)?;
+                    cam.controls().map_err(device_err)
+                })
+                .await
+                .map_err(|e| err(ErrorCode::Internal, e.to_string()))??;
+                Ok(Reply::Json(json!({"controls": list})))
+            }
+            Command::ShareContent { on } => {
+                let media = self.media()?;
+                media.share_content(on).map_err(media_err)?;
+                self.state.send_modify(|st| st.sharing = on);
+                Ok(Reply::Done)
+            }
+            Command::SwitchCamera { camera } => {
+                let second = match camera.as_str() {
+                    "main" => false,
+                    "second" => true,
+                    other => {
+                        return Err(err(
+                            ErrorCode::BadRequest,
+                            format!("camera: \"main\" or \"second\", got {other:?}"),
+                        ));
+                    }
+                };
+                self.media()?
+                    .switch_camera(second)
+                    .await
+                    .map_err(media_err)?;
+                self.state.send_modify(|st| st.active_camera = camera);
+                Ok(Reply::Done)
+            }
+            Command::CloseRtsp => {
+                if self.media()?.close_rtsp() {
+                    self.state.send_modify(|st| st.rtsp = None);
+                    Ok(Reply::Done)
+                } else {
+                    Err(err(ErrorCode::Conflict, "no RTSP stream is open"))
+                }
+            }
+            Command::StartRecording => {
+                let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+                self.media()?
+                    .start_recording(&format!("room-{stamp}"))
+                    .map_err(media_err)?;
+                self.state.send_modify(|st| st.recording = true);
+                Ok(Reply::Done)
+            }
+            Command::StopRecording => {
+                let media = self.media()?;
+                let files = tokio::task::spawn_blocking(move || media.stop_recording())
+                    .await
+                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
+                    .ok_or_else(|| err(ErrorCode::Conflict, "the room is not recording"))?;
+                self.state.send_modify(|st| st.recording = false);
+                Ok(Reply::Json(json!({"files": files})))
             }
             Command::OpenLink { .. } => Err(err(
                 ErrorCode::Internal,
                 "links are expanded by the dispatcher, not the loop",
             )),
+        }
+    }
+
+    fn media(&self) -> Result<MediaHandle, CommandError> {
+        self.media
+            .clone()
+            .ok_or_else(|| err(ErrorCode::Unavailable, "the media engine is not running"))
+    }
+
+    /// The room camera's device node, when it is a V4L2 camera.
+    fn v4l2_camera(&self) -> Result<std::path::PathBuf, CommandError> {
+        let target = self
+            .state
+            .borrow()
+            .hardware
+            .as_ref()
+            .map(|h| h.camera.clone());
+        match target {
+            Some(CameraTarget::V4l2 { device, .. }) => Ok(device),
+            Some(t) => Err(err(
+                ErrorCode::Unavailable,
+                format!("the camera ({t}) has no pan, tilt or zoom"),
+            )),
+            None => Err(err(ErrorCode::Unavailable, "no camera")),
+        }
+    }
+
+    async fn camera_preset(
+        &mut self,
+        action: PresetAction,
+        preset: u8,
+    ) -> Result<Reply, CommandError> {
+        let device = self.v4l2_camera()?;
+        let key = device.display().to_string();
+        match action {
+            PresetAction::Store => {
+                let d = device.clone();
+                let p = tokio::task::spawn_blocking(move || {
+                    let cam = V4lCamera::open(&d).map_err(device_err)?;
+                    camera::capture(&cam).map_err(device_err)
+                })
+                .await
+                .map_err(|e| err(ErrorCode::Internal, e.to_string()))??;
+                let body = serde_json::to_string(&p).unwrap_or_default();
+                self.shared
+                    .store
+                    .write(move |tx| {
+                        tx.execute(
+                            "INSERT INTO camera_presets (camera, preset, controls, saved_at) VALUES (?1, ?2, ?3, strftime('%s','now'))
+                             ON CONFLICT(camera, preset) DO UPDATE SET controls = excluded.controls, saved_at = excluded.saved_at",
+                            (&key, preset, &body),
+                        )
+                        .map(|_| ())
+                    })
+                    .await
+                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+                Ok(Reply::Done)
+            }
+            PresetAction::Recall => {
+                let k = key.clone();
+                let body: Option<String> = self
+                    .shared
+                    .store
+                    .read(move |c| {
+                        use rusqlite::OptionalExtension;
+                        c.query_row(
+                            "SELECT controls FROM camera_presets WHERE camera = ?1 AND preset = ?2",
+                            (&k, preset),
+                            |r| r.get(0),
+                        )
+                        .optional()
+                    })
+                    .await
+                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+                let p: camera::Preset = body
+                    .and_then(|b| serde_json::from_str(&b).ok())
+                    .ok_or_else(|| {
+                        err(
+                            ErrorCode::NotFound,
+                            format!("preset {preset} is not stored for {key}"),
+                        )
+                    })?;
+                tokio::task::spawn_blocking(move || {
+                    let cam = V4lCamera::open(&device).map_err(device_err)?;
+                    camera::recall(&cam, &p).map_err(device_err)
+                })
+                .await
+                .map_err(|e| err(ErrorCode::Internal, e.to_string()))??;
+                Ok(Reply::Done)
+            }
         }
     }
 

@@ -51,6 +51,7 @@ pub enum AppEvent {
     MediaStarted(MediaHandle),
     Media(MediaEvent),
     Server(ServerEvent),
+    Devices(crate::devices::monitor::Change),
     Stopping,
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Order: settings → logging → data directory lock → device selection and
 //! element check → store → app loop → HTTP and control listeners → panel →
-//! preview. Ready (systemd `READY=1`, `/readyz` 200) once the store, HTTP
-//! and the preview are up. SIGTERM or SIGINT stops everything within
+//! media engine. Ready (systemd `READY=1`, `/readyz` 200) once the store,
+//! HTTP and the room pipeline are up. SIGTERM or SIGINT stops everything within
 //! [`STOP_BUDGET`]: listeners closed, pipelines to `Null`, the boot marked
 //! clean, the store checkpointed and closed.
 
@@ -357,6 +357,18 @@ async fn supervise(
         tasks.spawn(async move {
             while let Some(ev) = media_rx.recv().await {
                 app.post(AppEvent::Media(ev)).await;
+            }
+        });
+    }
+
+    // Hot-plug: devices coming and going.
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(32);
+        tasks.spawn(crate::devices::monitor::watch(tx, cancel.clone()));
+        let app = app.clone();
+        tasks.spawn(async move {
+            while let Some(change) = rx.recv().await {
+                app.post(AppEvent::Devices(change)).await;
             }
         });
     }

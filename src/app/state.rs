@@ -104,6 +104,18 @@ pub struct AppState {
     pub microphone: DeviceState,
     /// The display layout.
     pub layout: String,
+    /// Content is being shared.
+    pub sharing: bool,
+    /// `main` or `second`.
+    pub active_camera: String,
+    /// The RTSP stream on the display, if any.
+    pub rtsp: Option<String>,
+    pub recording: bool,
+    /// The last media problem worth telling the room about.
+    pub last_error: Option<String>,
+    /// Cameras, microphones and speakers GStreamer sees, kept up to date
+    /// as they are plugged in and out.
+    pub devices: Vec<crate::devices::monitor::SeenDevice>,
     pub endpoints: Endpoints,
     pub hardware: Option<Selection>,
     pub audio: Audio,
@@ -135,6 +147,12 @@ impl AppState {
             preview: PreviewState::Starting,
             microphone: DeviceState::Live,
             layout: "grid".into(),
+            sharing: false,
+            active_camera: "main".into(),
+            rtsp: None,
+            recording: false,
+            last_error: None,
+            devices: Vec::new(),
             endpoints: Endpoints::default(),
             hardware: None,
             audio: Audio {

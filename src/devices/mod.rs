@@ -9,6 +9,8 @@
 //! Invariant: pipelines are built from [`Selection`], never from device
 //! names written in code.
 
+pub mod camera;
+pub mod mixer;
 pub mod monitor;
 pub mod sysfs;
 

@@ -26,10 +26,15 @@ use super::{DeviceState, MediaError, MediaEvent, PreviewState};
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A device that just failed is first retried after this long: a USB
+/// camera or speakerphone takes a second or two to re-enumerate.
+const DEVICE_RETRY_START: Duration = Duration::from_secs(2);
 
 enum Control {
     Camera(bool),
     Blank(bool),
+    /// A device was plugged in: retry failed devices now, not after back-off.
+    RetryNow,
     /// Use the second camera (`true`) or the main one.
     SwitchCamera(bool, oneshot::Sender<Result<(), String>>),
     MicMuted(bool),
@@ -62,6 +67,11 @@ impl MediaHandle {
     /// slate goes on air).
     pub async fn camera(&self, on: bool) {
         let _ = self.tx.send(Control::Camera(on)).await;
+    }
+
+    /// Retries failed devices now (a device was plugged in).
+    pub async fn retry_now(&self) {
+        let _ = self.tx.send(Control::RetryNow).await;
     }
 
     /// Blanks the room display (standby) or shows it again.
@@ -224,7 +234,7 @@ impl Retry {
     fn new() -> Self {
         Self {
             at: None,
-            backoff: BACKOFF_START,
+            backoff: DEVICE_RETRY_START,
         }
     }
 
@@ -237,7 +247,7 @@ impl Retry {
 
     fn clear(&mut self) {
         self.at = None;
-        self.backoff = BACKOFF_START;
+        self.backoff = DEVICE_RETRY_START;
     }
 }
 
@@ -332,6 +342,7 @@ fn apply_desired(d: &mut Desired, c: Control) {
         }
         Control::Camera(on) => d.camera_on = on,
         Control::Blank(b) => d.blank = b,
+        Control::RetryNow => {}
         Control::MicMuted(m) => d.mic_muted = m,
         Control::Volume(v) => d.volume = v,
         Control::Layout(l) => d.layout = l,
@@ -419,6 +430,14 @@ where
                                 let wait = mic.schedule();
                                 tracing::warn!(error = %text, retry_in = ?wait, "media: microphone failed; silence sent");
                                 emit(MediaEvent::Microphone(DeviceState::Failed { error: text, retry_in_ms: wait.as_millis() as u64 })).await;
+                            }
+                            _ if super::room::ancestry(&msg).iter().any(|n| n == RTSP || n == CONTENT) => {
+                                // A stream or content source failed: take it off
+                                // the display; the room and its calls go on.
+                                let id = if super::room::ancestry(&msg).iter().any(|n| n == RTSP) { RTSP } else { CONTENT };
+                                room.remove_video_source(id);
+                                tracing::warn!(source = id, error = %text, "media: a video source failed");
+                                emit(MediaEvent::SourceFailed { source: id.to_string(), error: text }).await;
                             }
                             _ if super::room::ancestry(&msg).iter().any(|n| n.starts_with("session-")) => {
                                 let id = super::room::ancestry(&msg)
@@ -510,6 +529,11 @@ where
                 Some(Control::Blank(b)) => {
                     desired.blank = b;
                     room.set_blank(b);
+                }
+                Some(Control::RetryNow) => {
+                    let now = Instant::now();
+                    camera.at = camera.at.map(|_| now);
+                    mic.at = mic.at.map(|_| now);
                 }
                 Some(Control::SwitchCamera(second, reply)) => {
                     let res = room.select_camera(second).map_err(|e| e.to_string());

@@ -98,7 +98,9 @@ pub fn place(layout: Layout, tiles: &[Tile], w: i32, h: i32) -> Vec<Placement> {
             if let Some(l) = local {
                 let pw = (w / 4).max(2);
                 let ph = (h / 4).max(2);
-                let margin = w / 40;
+                // The margin follows the shorter side, so the inset stays
+                // on screen on very wide or very tall displays.
+                let margin = (w.min(h) / 40).min(w - pw).min(h - ph).max(0);
                 out.push(put(
                     l,
                     Rect {

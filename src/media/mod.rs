@@ -72,7 +72,11 @@ pub fn init() -> Result<(), MediaError> {
 
 /// The camera's state (the "preview") as the rest of dais sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum PreviewState {
     Starting,
     Playing,
@@ -90,7 +94,11 @@ pub enum PreviewState {
 
 /// A device's state (the microphone).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum DeviceState {
     Live,
     Failed { error: String, retry_in_ms: u64 },
@@ -101,5 +109,34 @@ pub enum DeviceState {
 pub enum MediaEvent {
     Preview(PreviewState),
     Microphone(DeviceState),
-    SessionError { session: String, error: String },
+    SessionError {
+        session: String,
+        error: String,
+    },
+    /// An RTSP stream or the content source failed and left the display.
+    SourceFailed {
+        source: String,
+        error: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_states_serialise_as_the_control_api_documents() {
+        let failed = DeviceState::Failed {
+            error: "unplugged".into(),
+            retry_in_ms: 2000,
+        };
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            serde_json::json!({"state": "failed", "error": "unplugged", "retryInMs": 2000})
+        );
+        assert_eq!(
+            serde_json::to_value(PreviewState::Standby).unwrap(),
+            serde_json::json!({"state": "standby"})
+        );
+    }
 }

@@ -95,6 +95,9 @@ struct Inner {
     recvs: Mutex<Vec<RecvBranch>>,
     closed: AtomicBool,
     next: AtomicU32,
+    /// Candidates from the other side that arrived before its session
+    /// description; `None` once the remote description is set.
+    pending: Mutex<Option<Vec<(u32, String)>>>,
 }
 
 /// A WebRTC peer connection in the room pipeline.
@@ -140,16 +143,13 @@ impl Session {
             recvs: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             next: AtomicU32::new(0),
+            pending: Mutex::new(Some(Vec::new())),
         });
         let s = Session { inner };
         s.connect_signals();
-        if opts.send_video {
-            let tee = room.vtee.clone();
-            s.video_branch(&tee, &opts)?;
-        }
-        if opts.send_audio {
-            s.add_audio(&opts)?;
-        }
+        // Running before any branch joins a room tee: a tee treats a
+        // branch that is not yet running (FLUSHING) as fatal and stops the
+        // camera or microphone for the whole room.
         s.inner
             .bin
             .sync_state_with_parent()
@@ -158,6 +158,13 @@ impl Session {
                 state: "PLAYING".into(),
                 reason: "the session did not start".into(),
             })?;
+        if opts.send_video {
+            let tee = room.vtee.clone();
+            s.video_branch(&tee, &opts)?;
+        }
+        if opts.send_audio {
+            s.add_audio(&opts)?;
+        }
         Ok(s)
     }
 
@@ -249,6 +256,9 @@ impl Session {
                     .send(SessionEvent::Failed("could not create an offer".into()));
                 return;
             };
+            // Queued before it is sent: webrtcbin applies its operations
+            // in order, so the answer can never arrive ahead of it. The
+            // other side holds back candidates that overtake the offer.
             inner
                 .webrtc
                 .emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
@@ -271,7 +281,9 @@ impl Session {
                 let w = self.weak();
                 let p = promise(move |_| {
                     if let Some(inner) = w.upgrade() {
-                        Session { inner }.create_answer();
+                        let s = Session { inner };
+                        s.flush_candidates();
+                        s.create_answer();
                     }
                 });
                 self.inner
@@ -280,13 +292,27 @@ impl Session {
             }
             Signal::Answer { sdp } => {
                 let desc = parse_sdp(&sdp, gst_webrtc::WebRTCSDPType::Answer)?;
+                let w = self.weak();
+                let p = promise(move |_| {
+                    if let Some(inner) = w.upgrade() {
+                        Session { inner }.flush_candidates();
+                    }
+                });
                 self.inner
                     .webrtc
-                    .emit_by_name::<()>("set-remote-description", &[&desc, &None::<gst::Promise>]);
+                    .emit_by_name::<()>("set-remote-description", &[&desc, &p]);
             }
             Signal::Candidate { mline, candidate } => {
                 if candidate.is_empty() {
                     return Ok(()); // end of candidates
+                }
+                if let Ok(mut pending) = self.inner.pending.lock()
+                    && let Some(queue) = pending.as_mut()
+                {
+                    // Too early: webrtcbin would drop it. Kept until the
+                    // other side's description is in.
+                    queue.push((mline, candidate));
+                    return Ok(());
                 }
                 self.inner
                     .webrtc
@@ -294,6 +320,19 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Applies the candidates that came before the remote description.
+    fn flush_candidates(&self) {
+        let queued = match self.inner.pending.lock() {
+            Ok(mut p) => p.take().unwrap_or_default(),
+            Err(_) => return,
+        };
+        for (mline, candidate) in queued {
+            self.inner
+                .webrtc
+                .emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+        }
     }
 
     fn create_answer(&self) {
@@ -355,6 +394,7 @@ impl Session {
                 .field("framerate", gst::Fraction::new(opts.framerate as i32, 1))
                 .build(),
         );
+        let ssrc = random_ssrc();
         let (enc, pay, rtp_caps) = match opts.codec {
             VideoCodec::Vp8 => {
                 let enc = make("vp8enc", &format!("venc{n}"))?;
@@ -368,6 +408,7 @@ impl Session {
                 enc.set_property_from_str("error-resilient", "default");
                 let pay = make("rtpvp8pay", &format!("vpay{n}"))?;
                 pay.set_property("pt", 96u32);
+                pay.set_property("ssrc", ssrc);
                 pay.set_property_from_str("picture-id-mode", "15-bit");
                 (enc, pay, "VP8")
             }
@@ -379,6 +420,7 @@ impl Session {
                 enc.set_property("key-int-max", opts.framerate * 10);
                 let pay = make("rtph264pay", &format!("vpay{n}"))?;
                 pay.set_property("pt", 102u32);
+                pay.set_property("ssrc", ssrc);
                 pay.set_property("config-interval", -1i32);
                 pay.set_property_from_str("aggregate-mode", "zero-latency");
                 (enc, pay, "H264")
@@ -388,6 +430,15 @@ impl Session {
         let mut b = gst::Caps::builder("application/x-rtp")
             .field("media", "video")
             .field("encoding-name", rtp_caps)
+            .field(
+                "payload",
+                if opts.codec == VideoCodec::H264 {
+                    102i32
+                } else {
+                    96i32
+                },
+            )
+            .field("ssrc", ssrc)
             .field("clock-rate", 90_000i32)
             .field("rtcp-fb-nack", true)
             .field("rtcp-fb-nack-pli", true)
@@ -424,14 +475,18 @@ impl Session {
         let enc = make("opusenc", &format!("aenc{n}"))?;
         enc.set_property("bitrate", (opts.audio_kbps * 1000) as i32);
         enc.set_property_from_str("audio-type", "voice");
+        let ssrc = random_ssrc();
         let pay = make("rtpopuspay", &format!("apay{n}"))?;
         pay.set_property("pt", 111u32);
+        pay.set_property("ssrc", ssrc);
         let pcaps = make("capsfilter", &format!("artp{n}"))?;
         pcaps.set_property(
             "caps",
             gst::Caps::builder("application/x-rtp")
                 .field("media", "audio")
                 .field("encoding-name", "OPUS")
+                .field("payload", 111i32)
+                .field("ssrc", ssrc)
                 .field("clock-rate", 48_000i32)
                 .build(),
         );
@@ -459,9 +514,21 @@ impl Session {
             .request_pad_simple("sink_%u")
             .ok_or_else(|| MediaError::link("webrtcbin sink"))?;
         link_pads(&last.static_pad("src"), &wpad, "sender → webrtcbin")?;
-        // NACK on every transceiver: lost packets are asked for again.
         if let Some(t) = wpad.property::<Option<gst::glib::Object>>("transceiver") {
+            // NACK on every transceiver: lost packets are asked for again.
             t.set_property("do-nack", true);
+            // Codec and SSRC are fixed up front, so a description made
+            // before the encoder's first buffer still matches this
+            // transceiver (otherwise webrtcbin answers with a receive-only
+            // one and this side never sends) and still names the SSRC
+            // (otherwise the far end cannot tell audio from video in the
+            // bundle and plays both through the first m-line).
+            if let Some(caps) = last
+                .find_property("caps")
+                .map(|_| last.property::<gst::Caps>("caps"))
+            {
+                t.set_property("codec-preferences", &caps);
+            }
         }
         // Into the bin from the room's tee through a ghost pad.
         let first = chain.first().ok_or_else(|| MediaError::link("sender"))?;
@@ -477,15 +544,16 @@ impl Session {
             .bin
             .add_pad(&ghost)
             .map_err(|_| MediaError::link("sender"))?;
+        // The branch runs before the tee feeds it (see `Session::new`).
+        for e in chain.iter().rev() {
+            let _ = e.sync_state_with_parent();
+        }
         let tee_pad = tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| MediaError::link("tee"))?;
         tee_pad
             .link(&ghost)
             .map_err(|_| MediaError::link("tee → session"))?;
-        for e in chain {
-            let _ = e.sync_state_with_parent();
-        }
         inner
             .sends
             .lock()
@@ -606,13 +674,11 @@ impl Session {
         for e in &chain {
             let _ = e.sync_state_with_parent();
         }
-        link_pads(
-            &Some(pad.clone()),
-            &chain[0]
-                .static_pad("sink")
-                .ok_or_else(|| MediaError::link("receiver"))?,
-            "webrtcbin → depayloader",
-        )?;
+        let depay_sink = chain[0]
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::link("receiver"))?;
+        shield_caps_queries(&depay_sink);
+        link_pads(&Some(pad.clone()), &depay_sink, "webrtcbin → depayloader")?;
 
         let stats = Arc::downgrade(&inner.room.stats);
         match kind {
@@ -732,6 +798,48 @@ impl Session {
         let name = format!("session-{}", self.inner.id);
         super::room::ancestry(msg).contains(&name)
     }
+}
+
+/// Answers caps queries on a depayloader's sink from its template.
+///
+/// webrtcbin asks its receive pads what they accept whenever it builds an
+/// offer or answer, and rejects the m-line when the answer is empty. Left
+/// alone, that query travels through the decoder into the compositor or
+/// mixer, whose answer depends on whatever else is linked there at that
+/// moment. Nothing after the depayloader limits what it can play (it
+/// decodes and converts), so the template is the true answer.
+fn shield_caps_queries(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |pad, info| {
+        let Some(gst::PadProbeData::Query(query)) = info.data.as_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::QueryViewMut::Caps(q) = query.view_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let template = pad.pad_template_caps();
+        let caps = match q.filter() {
+            Some(filter) => filter.intersect_with_mode(&template, gst::CapsIntersectMode::First),
+            None => template,
+        };
+        q.set_result(&caps);
+        gst::PadProbeReturn::Handled
+    });
+}
+
+/// A random RTP SSRC (RFC 3550 §8.1).
+fn random_ssrc() -> u32 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        // No kernel entropy: time and a counter still keep two senders in
+        // one process apart, which is all an SSRC has to do here.
+        static N: AtomicU32 = AtomicU32::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        return t ^ N.fetch_add(0x9e37_79b9, Ordering::Relaxed);
+    }
+    u32::from_ne_bytes(b)
 }
 
 fn parse_sdp(

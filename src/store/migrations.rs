@@ -84,6 +84,20 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         ",
     },
+    Migration {
+        version: 4,
+        name: "camera presets",
+        sql: "
+        -- Presets 1 to 35 per camera (by device path): control id -> value.
+        CREATE TABLE camera_presets (
+            camera   TEXT NOT NULL,
+            preset   INTEGER NOT NULL CHECK (preset BETWEEN 1 AND 35),
+            controls TEXT NOT NULL,
+            saved_at INTEGER NOT NULL,
+            PRIMARY KEY (camera, preset)
+        );
+        ",
+    },
 ];
 
 pub fn latest(migrations: &[Migration]) -> u32 {

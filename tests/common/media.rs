@@ -117,8 +117,24 @@ pub struct Call {
 }
 
 pub fn call(rt: &tokio::runtime::Runtime, a: &Engine, b: &Engine, codec: VideoCodec) -> Call {
-    let (sa, ra) = a.handle.session(options("a", true, codec)).unwrap();
-    let (sb, rb) = b.handle.session(options("b", false, codec)).unwrap();
+    call_with(
+        rt,
+        a,
+        b,
+        options("a", true, codec),
+        options("b", false, codec),
+    )
+}
+
+pub fn call_with(
+    rt: &tokio::runtime::Runtime,
+    a: &Engine,
+    b: &Engine,
+    oa: SessionOptions,
+    ob: SessionOptions,
+) -> Call {
+    let (sa, ra) = a.handle.session(oa).unwrap();
+    let (sb, rb) = b.handle.session(ob).unwrap();
     let connected = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     for (mut rx, peer, c) in [
         (ra, sb.clone(), connected.clone()),
