@@ -21,4 +21,5 @@ pub mod http;
 pub mod media;
 pub mod panel;
 pub mod server;
+pub mod sfu;
 pub mod store;

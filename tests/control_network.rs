@@ -247,7 +247,7 @@ fn bad_links_and_bad_json_get_errors_while_others_keep_working() {
         r["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("federation"),
+            .contains("[conference.servers]"),
         "{r}"
     );
     let r = bad.send_line("trueconf:smith");

@@ -12,15 +12,16 @@ use super::{Activity, AppEvent, AppState, Reply, Shared};
 use crate::command::{
     Command, CommandError, ErrorCode, GuestLogin, MeetingMode, PresetAction, Source,
 };
-use crate::conference::roster::{self, JoinRequest};
-use crate::conference::{JoinDecision, Mode, Patch, RunState};
+use crate::conference::{Mode, Patch, RunState};
 use crate::devices::CameraTarget;
 use crate::devices::SpeakerTarget;
 use crate::devices::camera::{self, CameraControl, V4lCamera};
 use crate::devices::mixer::{self, AlsaMixer};
 use crate::media::layout::Layout;
 use crate::media::{MediaEvent, MediaHandle};
-use crate::server::{Caller, Moderation, Principal, ServerError, ServerEvent};
+use crate::server::{Principal, ServerError, ServerEvent};
+use crate::sfu::client::{self, Call, CallEvent, ClientError, Credentials, MediaShape, Target};
+use crate::sfu::signal::ClientMsg;
 
 struct Loop {
     state: watch::Sender<AppState>,
@@ -30,10 +31,18 @@ struct Loop {
     camera_on: bool,
     /// Whether the display is blanked, as last asked.
     blank: bool,
+    /// For events from the room's conference call.
+    events: mpsc::WeakSender<AppEvent>,
+    /// The room's conference call, numbered.
+    call: Option<(u64, Call)>,
+    calls: u64,
+    /// The recorder was started by the conference (auto-start).
+    conference_recording: bool,
 }
 
 pub(super) async fn run_loop(
     mut rx: mpsc::Receiver<AppEvent>,
+    events: mpsc::WeakSender<AppEvent>,
     state: watch::Sender<AppState>,
     shared: Arc<Shared>,
 ) {
@@ -43,6 +52,10 @@ pub(super) async fn run_loop(
         media: None,
         camera_on: true,
         blank: false,
+        events,
+        call: None,
+        calls: 0,
+        conference_recording: false,
     };
     while let Some(event) = rx.recv().await {
         match event {
@@ -117,6 +130,12 @@ pub(super) async fn run_loop(
                     m.retry_now().await;
                 }
             }
+            AppEvent::Call(n, ev) => {
+                if l.call.as_ref().is_some_and(|(m, _)| *m == n) {
+                    l.call_event(ev).await;
+                    l.sync_camera().await;
+                }
+            }
             AppEvent::Stopping => l.state.send_modify(|st| st.activity = Activity::Stopping),
         }
     }
@@ -150,13 +169,13 @@ fn server_err(e: ServerError) -> CommandError {
     err(code, e.to_string())
 }
 
-/// Federation (conferences and sign-ins on other servers) is not in this
-/// build; say so instead of pretending.
+/// Signing in and calling people on other servers is not in this build
+/// (joining conferences on another dais is); say so instead of pretending.
 fn federation(server: &str) -> CommandError {
     err(
         ErrorCode::Unavailable,
         format!(
-            "{server} is another server: dais cannot yet reach conferences or accounts on other servers (federation)"
+            "{server} is another server: dais joins conferences there (with [conference.servers] credentials) but cannot sign in or call people on other servers"
         ),
     )
 }
@@ -281,7 +300,7 @@ impl Loop {
                             format!("{user} is not moderating a running conference on this server"),
                         )
                     })?;
-                self.join(conf.id.to_string(), None, None).await
+                self.join(conf.id.to_string(), None, None, None).await
             }
             Command::JoinConference {
                 cid,
@@ -289,10 +308,8 @@ impl Loop {
                 pin,
                 guest,
             } => {
-                if let Some(s) = server.filter(|s| !self.is_local(s)) {
-                    return Err(federation(&s));
-                }
-                self.join(cid, pin, guest).await
+                let remote = server.filter(|s| !self.is_local(s));
+                self.join(cid, pin, guest, remote).await
             }
             Command::MeetNow {
                 topic,
@@ -332,7 +349,7 @@ impl Loop {
                     .create(&room, patch)
                     .await
                     .map_err(server_err)?;
-                self.join(conf.id.to_string(), None, None).await?;
+                self.join(conf.id.to_string(), None, None, None).await?;
                 Ok(Reply::Json(
                     json!({"cid": conf.id.as_str(), "topic": conf.topic}),
                 ))
@@ -430,7 +447,10 @@ impl Loop {
             }
             Command::ShareContent { on } => {
                 let media = self.media()?;
-                media.share_content(on).map_err(media_err)?;
+                let tee = media.share_content(on).map_err(media_err)?;
+                if let Some((_, call)) = &self.call {
+                    call.share(tee);
+                }
                 self.state.send_modify(|st| st.sharing = on);
                 Ok(Reply::Done)
             }
@@ -461,6 +481,7 @@ impl Loop {
                 }
             }
             Command::StartRecording => {
+                self.recording_allowed()?;
                 let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
                 self.media()?
                     .start_recording(&format!("room-{stamp}"))
@@ -610,6 +631,14 @@ impl Loop {
                 u["password_hash"] = json!("(hidden)");
             }
         }
+        if let Some(list) = v
+            .pointer_mut("/conference/servers")
+            .and_then(|x| x.as_array_mut())
+        {
+            for s in list {
+                s["client_secret"] = json!("(hidden)");
+            }
+        }
         if let Some(pin) = v.pointer_mut("/control/pin") {
             *pin = json!(if pin.as_str().is_some_and(|p| !p.is_empty()) {
                 "(set)"
@@ -710,15 +739,20 @@ impl Loop {
         Ok(Reply::Done)
     }
 
+    /// Joins conference `cid` as a participant: on this dais over the
+    /// signalling WebSocket like any browser, or on another dais (`remote`)
+    /// with the credentials `[conference.servers]` holds for it.
     async fn join(
         &mut self,
         cid: String,
         pin: Option<String>,
         guest: Option<GuestLogin>,
+        remote: Option<String>,
     ) -> Result<Reply, CommandError> {
         let current = self.state.borrow().conference.clone();
         if let Some(current) = current
             && current.cid == cid
+            && current.server == remote
         {
             return Ok(Reply::Json(json!({"cid": cid, "state": current.state})));
         }
@@ -726,99 +760,269 @@ impl Loop {
             self.hang_up().await?;
         }
         let name = self.state.borrow().room_name.clone();
-        let req = match guest {
-            Some(g) => {
-                let link = self
-                    .shared
-                    .server
-                    .redeem_link(&cid, &g.token)
-                    .await
-                    .map_err(server_err)?;
-                JoinRequest {
-                    id: format!("guest:{}", link.guest_id),
-                    display_name: if g.display_name.is_empty() {
-                        link.display_name
-                    } else {
-                        g.display_name
-                    },
-                    guest: true,
-                    pin,
-                    via_link: true,
+        let target = match &remote {
+            Some(host) => self.remote_target(host, &cid, pin, &name).await?,
+            None => self.local_target(&cid, pin, guest, &name)?,
+        };
+        let m = &self.shared.settings.media;
+        let shape = MediaShape {
+            width: m.send_width,
+            height: m.send_height,
+            framerate: m.send_framerate,
+            video_kbps: m.video_bitrate_kbps,
+            audio_kbps: m.audio_bitrate_kbps,
+        };
+        self.calls += 1;
+        let n = self.calls;
+        let (tx, mut rx) = mpsc::channel(64);
+        let app = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let Some(app) = app.upgrade() else { return };
+                if app.send(AppEvent::Call(n, ev)).await.is_err() {
+                    return;
                 }
             }
-            None => JoinRequest {
-                id: self.room_id(),
-                display_name: name,
-                guest: false,
-                pin,
-                via_link: false,
-            },
+        });
+        let (call, joined) = client::join(target, self.media.clone(), shape, tx)
+            .await
+            .map_err(|e| match e {
+                ClientError::Refused { reason, message } if reason == "not_found" => {
+                    err(ErrorCode::NotFound, message)
+                }
+                ClientError::Refused { reason, message } => err(
+                    ErrorCode::Refused,
+                    format!("conference {cid} refused the room: {message} ({reason})"),
+                ),
+                ClientError::Unreachable { .. } | ClientError::SignIn { .. } => {
+                    err(ErrorCode::Unavailable, e.to_string())
+                }
+                ClientError::Protocol(_) => err(ErrorCode::Internal, e.to_string()),
+            })?;
+        let activity = if joined.state == "waiting" {
+            Activity::Waiting
+        } else {
+            Activity::Conference
         };
-        let out = self.shared.server.join(&cid, req).map_err(server_err)?;
-        let conf = self
+        let (mic_muted, camera_muted) = {
+            let st = self.state.borrow();
+            (st.audio.mic_muted, st.camera.muted)
+        };
+        // The conference hears what the room already chose.
+        if (mic_muted && !joined.mic_muted) || camera_muted {
+            call.send(ClientMsg::Media {
+                mic_muted: mic_muted.then_some(true),
+                camera_off: camera_muted.then_some(true),
+            });
+        }
+        if joined.mic_muted
+            && let Some(m) = &self.media
+        {
+            // Mute on entry applies to the room too.
+            m.mic_muted(true).await;
+        }
+        let reply = json!({
+            "cid": joined.cid,
+            "state": joined.state,
+            "reason": joined.reason,
+            "role": joined.role,
+        });
+        self.state.send_modify(|st| {
+            st.conference = Some(InConference {
+                cid: joined.cid.clone(),
+                topic: joined.topic.clone(),
+                mode: joined.mode.clone(),
+                participant_id: joined.participant_id.clone(),
+                role: joined.role.clone(),
+                state: joined.state.clone(),
+                reason: joined.reason.clone(),
+                server: remote.clone(),
+                participants: Vec::new(),
+                chat: Vec::new(),
+            });
+            st.activity = activity;
+            st.audio.mic_muted = st.audio.mic_muted || joined.mic_muted;
+        });
+        self.call = Some((n, call));
+        if remote.is_none() && joined.state == "admitted" {
+            self.auto_record(&joined.cid);
+        }
+        Ok(Reply::Json(reply))
+    }
+
+    /// The room on its own server: a token for the room (or the guest link
+    /// it was given), over loopback.
+    fn local_target(
+        &self,
+        cid: &str,
+        pin: Option<String>,
+        guest: Option<GuestLogin>,
+        name: &str,
+    ) -> Result<Target, CommandError> {
+        let http = self
+            .state
+            .borrow()
+            .endpoints
+            .http
+            .clone()
+            .ok_or_else(|| err(ErrorCode::Unavailable, "the HTTP listener is not up yet"))?;
+        let port = http.rsplit(':').next().unwrap_or("80");
+        let url = format!("ws://127.0.0.1:{port}/webrtc/signalling/ws");
+        let (credentials, display_name) = match guest {
+            Some(g) => (
+                Credentials::Link(g.token),
+                if g.display_name.is_empty() {
+                    name.to_string()
+                } else {
+                    g.display_name
+                },
+            ),
+            None => {
+                let server = &self.shared.server;
+                let issued = server.auth().issue(self.room(), server.now());
+                (
+                    Credentials::Token {
+                        access_token: issued.access_token,
+                        participant_id: None,
+                    },
+                    name.to_string(),
+                )
+            }
+        };
+        Ok(Target {
+            url,
+            cid: cid.to_string(),
+            credentials,
+            display_name,
+            pin,
+        })
+    }
+
+    /// Another dais (federation): signs in with its API client's
+    /// credentials from `[conference.servers]`.
+    async fn remote_target(
+        &self,
+        host: &str,
+        cid: &str,
+        pin: Option<String>,
+        name: &str,
+    ) -> Result<Target, CommandError> {
+        let entry = self
+            .shared
+            .settings
+            .conference
+            .servers
+            .iter()
+            .find(|s| same_host(&s.host, host))
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "{host} is another server and dais has no credentials for it: add it to [conference.servers] (an API client of that dais)"
+                    ),
+                )
+            })?;
+        if entry.scheme == "https" {
+            return Err(err(
+                ErrorCode::Unavailable,
+                format!(
+                    "{host}: joining over https needs TLS, which this build does not include; use scheme = \"http\" on a trusted network"
+                ),
+            ));
+        }
+        let token = client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
+            .await
+            .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))?;
+        Ok(Target {
+            url: format!("ws://{}/webrtc/signalling/ws", entry.host),
+            cid: cid.to_string(),
+            credentials: Credentials::Token {
+                access_token: token,
+                participant_id: Some(entry.client_id.clone()),
+            },
+            display_name: name.to_string(),
+            pin,
+        })
+    }
+
+    /// A conference asking for auto-start recording records from the
+    /// room's arrival (its view of the conference) until it leaves.
+    fn auto_record(&mut self, cid: &str) {
+        let Ok(conf) = self
             .shared
             .server
-            .get(&Principal::Client { id: "room".into() }, &cid)
-            .map_err(server_err)?;
-        match (&out.decision, out.member) {
-            (JoinDecision::Refused(r), _) => Err(err(
-                ErrorCode::Refused,
-                format!("conference {cid} refused the room: {r} ({})", r.code()),
-            )),
-            (_, None) => Err(err(ErrorCode::Internal, "joined without a roster entry")),
-            (decision, Some(m)) => {
-                let (state, reason, activity) = match decision {
-                    JoinDecision::Waiting(r) => {
-                        ("waiting", Some(r.name().to_string()), Activity::Waiting)
-                    }
-                    _ => ("admitted", None, Activity::Conference),
-                };
-                let mic_muted = m.mic_muted;
-                self.state.send_modify(|st| {
-                    st.conference = Some(InConference {
-                        cid: cid.clone(),
-                        topic: conf.topic.clone(),
-                        mode: conf.mode.v4().to_string(),
-                        participant_id: m.id.clone(),
-                        role: m.role.name().to_string(),
-                        state: state.to_string(),
-                        reason: reason.clone(),
-                    });
-                    st.activity = activity;
-                    // Mute on entry applies to the room too.
-                    st.audio.mic_muted = st.audio.mic_muted || mic_muted;
-                });
-                Ok(Reply::Json(
-                    json!({"cid": cid, "state": state, "reason": reason, "role": m.role.name()}),
-                ))
+            .get(&Principal::Client { id: "room".into() }, cid)
+        else {
+            return;
+        };
+        let o = &conf.options;
+        if !(o.recording_enabled && o.auto_start_recording) {
+            return;
+        }
+        let Some(m) = &self.media else { return };
+        if m.recording() {
+            return;
+        }
+        let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+        match m.start_recording(&format!("conference-{cid}-{stamp}")) {
+            Ok(()) => {
+                self.conference_recording = true;
+                self.state.send_modify(|st| st.recording = true);
+                tracing::info!(%cid, "recording the conference (auto-start)");
             }
+            Err(e) => tracing::warn!(%cid, error = %e, "auto-start recording failed"),
+        }
+    }
+
+    /// Manual recording in a conference on this dais needs the
+    /// conference's permission ("recording enabled").
+    fn recording_allowed(&self) -> Result<(), CommandError> {
+        let Some(c) = self.state.borrow().conference.clone() else {
+            return Ok(());
+        };
+        if c.server.is_some() {
+            return Ok(());
+        }
+        match self
+            .shared
+            .server
+            .get(&Principal::Client { id: "room".into() }, &c.cid)
+        {
+            Ok(conf) if !conf.options.recording_enabled => Err(err(
+                ErrorCode::Refused,
+                format!(
+                    "conference {} does not allow recording (recording enabled is off)",
+                    c.cid
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
     async fn hang_up(&mut self) -> Result<Reply, CommandError> {
-        let Some(c) = self.state.borrow().conference.clone() else {
+        if self.state.borrow().conference.is_none() {
             return Err(err(
                 ErrorCode::Conflict,
                 "the room is not in a call or conference",
             ));
-        };
-        let caller = Caller::Principal(Principal::Room {
-            login: c.participant_id.clone(),
-        });
-        match self.shared.server.moderate(
-            &caller,
-            &c.cid,
-            Moderation::Remove(c.participant_id.clone()),
-        ) {
-            // Already gone (conference stopped, removed): leaving is done.
-            Ok(()) | Err(ServerError::NotFound(_)) | Err(ServerError::Roster(_)) => {}
-            Err(e) => return Err(server_err(e)),
+        }
+        if let Some((_, call)) = self.call.take() {
+            call.leave().await;
         }
         self.left_conference();
         Ok(Reply::Done)
     }
 
     fn left_conference(&mut self) {
+        self.call = None;
+        if self.conference_recording {
+            self.conference_recording = false;
+            if let Some(m) = self.media.clone() {
+                // Finalising the last file takes a moment: not on the loop.
+                tokio::task::spawn_blocking(move || m.stop_recording());
+            }
+            self.state.send_modify(|st| st.recording = false);
+        }
         self.state.send_modify(|st| {
             st.conference = None;
             st.activity = if st.close_after_call {
@@ -831,27 +1035,99 @@ impl Loop {
     }
 
     fn roster_media(&self, mic: Option<bool>, cam: Option<bool>) {
-        let Some(c) = self.state.borrow().conference.clone() else {
-            return;
-        };
-        let caller = Caller::Principal(Principal::Room {
-            login: c.participant_id.clone(),
-        });
-        let step = Moderation::Media {
-            id: c.participant_id.clone(),
-            mic_muted: mic,
-            camera_off: cam,
-        };
-        if let Err(e) = self.shared.server.moderate(&caller, &c.cid, step) {
-            tracing::warn!(error = %e, "could not tell the conference about the room's media");
+        if let Some((_, call)) = &self.call {
+            call.send(ClientMsg::Media {
+                mic_muted: mic,
+                camera_off: cam,
+            });
         }
     }
 
-    /// Follows what the server does to the room's conference.
+    /// Follows the room's conference call.
+    async fn call_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::State {
+                state,
+                reason,
+                role,
+                mic_muted,
+                camera_off: _,
+            } => {
+                let admitted_now = state == "admitted"
+                    && self
+                        .state
+                        .borrow()
+                        .conference
+                        .as_ref()
+                        .is_some_and(|c| c.state != "admitted");
+                let was_muted = self.state.borrow().audio.mic_muted;
+                self.state.send_modify(|st| {
+                    st.activity = if state == "waiting" {
+                        Activity::Waiting
+                    } else {
+                        Activity::Conference
+                    };
+                    if let Some(c) = st.conference.as_mut() {
+                        c.state = state.clone();
+                        c.reason = reason.clone();
+                        c.role = role.clone();
+                    }
+                    // A moderator muted the room (or mute on entry).
+                    st.audio.mic_muted = st.audio.mic_muted || mic_muted;
+                });
+                if mic_muted
+                    && !was_muted
+                    && let Some(m) = &self.media
+                {
+                    m.mic_muted(true).await;
+                }
+                if admitted_now {
+                    let cid = self
+                        .state
+                        .borrow()
+                        .conference
+                        .as_ref()
+                        .map(|c| (c.cid.clone(), c.server.is_none()));
+                    if let Some((cid, true)) = cid {
+                        self.auto_record(&cid);
+                    }
+                }
+            }
+            CallEvent::Roster(list) => self.state.send_modify(|st| {
+                if let Some(c) = st.conference.as_mut() {
+                    c.participants = list;
+                }
+            }),
+            CallEvent::Chat(list) => self.state.send_modify(|st| {
+                if let Some(c) = st.conference.as_mut() {
+                    c.chat = list;
+                }
+            }),
+            CallEvent::Ended { reason, message } => {
+                tracing::info!(%reason, %message, "the room's conference ended");
+                if reason != "left" {
+                    self.state
+                        .send_modify(|st| st.last_error = Some(format!("conference: {message}")));
+                }
+                self.left_conference();
+            }
+            CallEvent::Problem(p) => {
+                tracing::warn!(problem = %p, "conference");
+                self.state
+                    .send_modify(|st| st.last_error = Some(format!("conference: {p}")));
+            }
+        }
+    }
+
+    /// Follows what the server does to the room's conference (the call
+    /// reports the rest).
     fn server_event(&mut self, ev: ServerEvent) {
         let Some(c) = self.state.borrow().conference.clone() else {
             return;
         };
+        if c.server.is_some() {
+            return;
+        }
         match ev {
             ServerEvent::Stopped { cid, .. } | ServerEvent::Deleted { cid } if cid == c.cid => {
                 self.left_conference()
@@ -863,44 +1139,14 @@ impl Loop {
                     }
                 });
             }
-            ServerEvent::Roster { cid, event } if cid == c.cid => match event {
-                roster::Event::Removed { id }
-                | roster::Event::Left { id }
-                | roster::Event::Refused { id, .. }
-                    if id == c.participant_id =>
-                {
-                    self.left_conference()
-                }
-                roster::Event::Admitted { id } if id == c.participant_id => {
-                    self.state.send_modify(|st| {
-                        st.activity = Activity::Conference;
-                        if let Some(conf) = st.conference.as_mut() {
-                            conf.state = "admitted".into();
-                            conf.reason = None;
-                        }
-                    });
-                }
-                roster::Event::Waiting { id, reason } if id == c.participant_id => {
-                    self.state.send_modify(|st| {
-                        st.activity = Activity::Waiting;
-                        if let Some(conf) = st.conference.as_mut() {
-                            conf.state = "waiting".into();
-                            conf.reason = Some(reason.name().into());
-                        }
-                    });
-                }
-                roster::Event::Role { id, role } if id == c.participant_id => {
-                    self.state.send_modify(|st| {
-                        if let Some(conf) = st.conference.as_mut() {
-                            conf.role = role.name().into();
-                        }
-                    });
-                }
-                _ => {}
-            },
             _ => {}
         }
     }
+}
+
+/// Whether two `host[:port]` spellings name the same server.
+fn same_host(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
 }
 
 /// Whether `host` names this machine's dais: a loopback or local address or

@@ -52,6 +52,8 @@ pub enum AppEvent {
     Media(MediaEvent),
     Server(ServerEvent),
     Devices(crate::devices::monitor::Change),
+    /// Something happened in the room's conference call number `.0`.
+    Call(u64, crate::sfu::client::CallEvent),
     Stopping,
 }
 
@@ -65,6 +67,8 @@ pub struct Shared {
     pub panel_stats: std::sync::OnceLock<Arc<crate::panel::PanelStats>>,
     /// The embedded conferencing server.
     pub server: crate::server::Server,
+    /// Its live conferences' media.
+    pub sfu: crate::sfu::Sfu,
 }
 
 /// This start of dais as the store recorded it.
@@ -92,7 +96,12 @@ impl App {
         let (tx, rx) = mpsc::channel(256);
         let (state_tx, state_rx) = watch::channel(initial);
         let shared = Arc::new(shared);
-        tokio::spawn(dispatch::run_loop(rx, state_tx, shared.clone()));
+        tokio::spawn(dispatch::run_loop(
+            rx,
+            tx.downgrade(),
+            state_tx,
+            shared.clone(),
+        ));
         Self {
             tx,
             state: state_rx,

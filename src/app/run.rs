@@ -143,8 +143,9 @@ async fn supervise(
     let server = {
         let store = store.clone();
         let s = settings.server.clone();
+        let t = settings.conference.clone();
         let extra = opts.api_clients.clone();
-        tokio::task::spawn_blocking(move || open_server(store, &s, extra))
+        tokio::task::spawn_blocking(move || open_server(store, &s, &t, extra))
             .await
             .context("server open task failed")??
     };
@@ -162,6 +163,15 @@ async fn supervise(
         })
         .await?;
 
+    let sfu = crate::sfu::Sfu::new(
+        server.clone(),
+        crate::sfu::SfuConfig {
+            video_slots: settings.conference.video_slots as usize,
+            audio_slots: settings.conference.audio_slots as usize,
+            jitter_ms: settings.conference.jitter_ms,
+        },
+    );
+
     let now_unix = unix_now();
     let initial = AppState::new(
         room_name.unwrap_or_else(|| settings.room.name.clone()),
@@ -178,6 +188,7 @@ async fn supervise(
             media_stats: Default::default(),
             panel_stats: Default::default(),
             server: server.clone(),
+            sfu: sfu.clone(),
         },
     );
     app.post(AppEvent::Service(Service::Store, ServiceState::Up))
@@ -189,6 +200,7 @@ async fn supervise(
 
     if settings.server.enabled {
         tasks.spawn(server.clone().scheduler(cancel.clone()));
+        tasks.spawn(sfu.clone().run(cancel.clone()));
         // The rest of the app follows what the server does (the room's own
         // conference stopping, the room being admitted or removed).
         let mut events = server.subscribe();
@@ -238,6 +250,9 @@ async fn supervise(
     let listener = http::bind(settings.http.listen).await?;
     let http_addr = listener.local_addr()?;
     let mut router = http::router(app.clone());
+    if settings.server.enabled {
+        router = router.merge(crate::sfu::ws::router(sfu.clone()));
+    }
     let mut control_http_addr = None;
     if c.enabled && c.http_listen.is_empty() {
         router = router.merge(control::ws::router(control.clone()));
@@ -459,6 +474,7 @@ async fn supervise(
 fn open_server(
     store: Store,
     s: &crate::config::ServerSettings,
+    talk: &crate::config::ConferenceSettings,
     extra_clients: Vec<(String, String)>,
 ) -> Result<crate::server::Server> {
     use crate::server::auth::{ApiClient, Auth, LocalUser, Secret};
@@ -505,6 +521,11 @@ fn open_server(
         public_url: (!s.public_url.is_empty()).then(|| s.public_url.clone()),
         link_ttl: s.link_ttl as i64,
         room_login: s.room_login.clone(),
+        talk: crate::conference::podium::TalkConfig {
+            attack: Duration::from_millis(talk.smart_attack_ms as u64),
+            release: Duration::from_secs(talk.smart_release_seconds as u64),
+            ..Default::default()
+        },
     };
     Ok(crate::server::Server::open(
         store,

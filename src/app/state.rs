@@ -90,6 +90,12 @@ pub struct InConference {
     pub state: String,
     /// Why the room waits, when it does.
     pub reason: Option<String>,
+    /// The other dais hosting it (federation); `None`: this one.
+    pub server: Option<String>,
+    /// Who is in it, as the room may see them.
+    pub participants: Vec<crate::sfu::client::Participant>,
+    /// Its chat, the latest 50 messages.
+    pub chat: Vec<crate::server::persist::ChatMessage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

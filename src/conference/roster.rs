@@ -180,6 +180,11 @@ impl Roster {
         }
     }
 
+    /// The talk-detection thresholds this roster was made with.
+    pub fn talk(&self) -> TalkConfig {
+        self.smart.config
+    }
+
     pub fn get(&self, id: &str) -> Option<&Member> {
         self.members.get(id)
     }

@@ -28,6 +28,7 @@ pub struct Settings {
     pub input: InputSettings,
     pub media: MediaSettings,
     pub server: ServerSettings,
+    pub conference: ConferenceSettings,
     pub log: LogSettings,
 }
 
@@ -46,6 +47,7 @@ impl Default for Settings {
             panel: PanelSettings::default(),
             input: InputSettings::default(),
             media: MediaSettings::default(),
+            conference: ConferenceSettings::default(),
             server: ServerSettings::default(),
             log: LogSettings::default(),
         }
@@ -448,6 +450,51 @@ impl Default for MediaSettings {
     }
 }
 
+/// Live conferences: media routing on this server, and other dais
+/// servers the room may join conferences on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConferenceSettings {
+    /// Video tiles each participant receives at most.
+    pub video_slots: u32,
+    /// Speakers each participant hears at once.
+    pub audio_slots: u32,
+    /// The receive jitter buffer, in milliseconds.
+    pub jitter_ms: u32,
+    /// Smart meeting: continuous voice before someone takes the podium.
+    pub smart_attack_ms: u32,
+    /// Smart meeting: silence before a speaker gives up the podium.
+    pub smart_release_seconds: u32,
+    /// Other dais servers (`trueconf:\c\CID@host#vcs`): one of their API
+    /// clients.
+    pub servers: Vec<RemoteServerSettings>,
+}
+
+impl Default for ConferenceSettings {
+    fn default() -> Self {
+        Self {
+            video_slots: 9,
+            audio_slots: 3,
+            jitter_ms: 40,
+            smart_attack_ms: 800,
+            smart_release_seconds: 10,
+            servers: Vec::new(),
+        }
+    }
+}
+
+/// Credentials for another dais server.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemoteServerSettings {
+    /// `host` or `host:port`, as links name it.
+    pub host: String,
+    /// "http" (a LAN) or "https".
+    pub scheme: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
 /// The embedded conferencing server and its REST API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -823,6 +870,71 @@ impl Settings {
                 "server.token_ttl",
                 format!("60 to 31536000 seconds, got {}", sv.token_ttl),
             );
+        }
+        let cs = &self.conference;
+        if !(1..=25).contains(&cs.video_slots) {
+            bad(
+                "conference.video_slots",
+                format!("1 to 25, got {}", cs.video_slots),
+            );
+        }
+        if !(1..=8).contains(&cs.audio_slots) {
+            bad(
+                "conference.audio_slots",
+                format!("1 to 8, got {}", cs.audio_slots),
+            );
+        }
+        if cs.jitter_ms > 1000 {
+            bad(
+                "conference.jitter_ms",
+                format!("0 to 1000, got {}", cs.jitter_ms),
+            );
+        }
+        if !(100..=10_000).contains(&cs.smart_attack_ms) {
+            bad(
+                "conference.smart_attack_ms",
+                format!("100 to 10000, got {}", cs.smart_attack_ms),
+            );
+        }
+        if !(2..=600).contains(&cs.smart_release_seconds) {
+            bad(
+                "conference.smart_release_seconds",
+                format!("2 to 600, got {}", cs.smart_release_seconds),
+            );
+        }
+        for (i, r) in cs.servers.iter().enumerate() {
+            let host_ok = !r.host.is_empty()
+                && r.host.len() <= 253
+                && r.host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+            if !host_ok {
+                bad(
+                    &format!("conference.servers[{i}].host"),
+                    format!(
+                        "a host name or address with an optional :port, got {:?}",
+                        r.host
+                    ),
+                );
+            }
+            if !matches!(r.scheme.as_str(), "" | "http" | "https") {
+                bad(
+                    &format!("conference.servers[{i}].scheme"),
+                    format!("\"http\" or \"https\", got {:?}", r.scheme),
+                );
+            }
+            if !is_login(&r.client_id) {
+                bad(
+                    &format!("conference.servers[{i}].client_id"),
+                    "letters, digits, '.', '_' or '-'".into(),
+                );
+            }
+            if r.client_secret.is_empty() {
+                bad(
+                    &format!("conference.servers[{i}].client_secret"),
+                    "the secret that server's API client was given".into(),
+                );
+            }
         }
         if !(10..=86_400).contains(&sv.link_ttl) {
             bad(

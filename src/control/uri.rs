@@ -564,10 +564,14 @@ pub fn format(l: &Link) -> String {
         Some(Target::Call { peer, server }) => {
             // A raw '#' starts a call string (which has no server part); one
             // that would read back differently (empty, RTSP, with a server)
-            // is written escaped so it stays a plain peer.
+            // is written escaped so it stays a plain peer. Inside an Android
+            // intent it is always escaped: a raw '#' there could spell the
+            // `#Intent;` trailer.
+            let in_intent = matches!(l.scheme, Scheme::Intent { .. });
             match peer.strip_prefix('#') {
                 Some(rest)
                     if server.is_none()
+                        && !in_intent
                         && !rest.is_empty()
                         && !rest.to_ascii_lowercase().starts_with("rtsp") =>
                 {

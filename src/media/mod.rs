@@ -20,7 +20,7 @@
 //!   silence and are retried, the pipeline is rebuilt with back-off, and
 //!   each failure is reported as an event.
 
-mod build;
+pub(crate) mod build;
 pub mod elements;
 pub mod engine;
 pub mod layout;

@@ -689,8 +689,20 @@ impl Room {
             let i = t.entries.iter().position(|(x, _)| x.id == id)?;
             Some(t.entries.remove(i).1)
         });
+        // Off screen at once: the pad may stay on the compositor.
+        if let Some(p) = &pad {
+            p.set_property("alpha", 0.0f64);
+        }
         self.relayout();
         pad
+    }
+
+    /// Whether tile `id` is on the display.
+    pub fn has_tile(&self, id: &str) -> bool {
+        self.tiles
+            .lock()
+            .map(|t| t.entries.iter().any(|(x, _)| x.id == id))
+            .unwrap_or(false)
     }
 
     /// Moves a tile to the front of the speaking order.

@@ -24,6 +24,10 @@ use super::layout::Tile;
 use super::room::{Room, audio_caps, link_pads};
 use crate::config::VideoCodec;
 
+/// The RFC 6464 audio level extension, as a conference server offers it.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+pub const AUDIO_LEVEL_ID: u32 = 1;
+
 /// A signalling message, in or out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -68,6 +72,12 @@ pub struct SessionOptions {
     pub audio_kbps: u32,
     /// Make the first offer (the other side answers).
     pub offerer: bool,
+    /// Negotiate a content track up front, fed only while sharing
+    /// ([`Session::share`]): a conference server offers one.
+    pub content: bool,
+    /// Mark outgoing audio with its level (RFC 6464), which a conference
+    /// server's voice detection reads.
+    pub audio_level: bool,
 }
 
 /// A branch from a room tee into the session.
@@ -82,6 +92,16 @@ struct RecvBranch {
     /// The compositor or mixer pad it feeds.
     room_pad: gst::Pad,
     kind: TrackKind,
+    /// webrtcbin's pad it comes from (its transceiver names the m-line).
+    source: gst::Pad,
+    /// Shown as shared content.
+    content: bool,
+}
+
+/// The content sender's input while nobody shares.
+struct ContentIn {
+    ghost: gst::GhostPad,
+    tee_pad: Option<gst::Pad>,
 }
 
 struct Inner {
@@ -95,6 +115,7 @@ struct Inner {
     recvs: Mutex<Vec<RecvBranch>>,
     closed: AtomicBool,
     next: AtomicU32,
+    content_in: Mutex<Option<ContentIn>>,
     /// Candidates from the other side that arrived before its session
     /// description; `None` once the remote description is set.
     pending: Mutex<Option<Vec<(u32, String)>>>,
@@ -106,7 +127,7 @@ pub struct Session {
     inner: Arc<Inner>,
 }
 
-fn promise<F>(f: F) -> gst::Promise
+pub(crate) fn promise<F>(f: F) -> gst::Promise
 where
     F: FnOnce(Option<&gst::StructureRef>) + Send + 'static,
 {
@@ -143,6 +164,7 @@ impl Session {
             recvs: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             next: AtomicU32::new(0),
+            content_in: Mutex::new(None),
             pending: Mutex::new(Some(Vec::new())),
         });
         let s = Session { inner };
@@ -160,10 +182,13 @@ impl Session {
             })?;
         if opts.send_video {
             let tee = room.vtee.clone();
-            s.video_branch(&tee, &opts)?;
+            s.video_branch(Some(&tee), &opts)?;
         }
         if opts.send_audio {
             s.add_audio(&opts)?;
+        }
+        if opts.content {
+            s.video_branch(None, &opts)?;
         }
         Ok(s)
     }
@@ -372,10 +397,77 @@ impl Session {
     ) -> Result<(), MediaError> {
         // Whoever adds a track makes the offer for it.
         self.inner.offerer.store(true, Ordering::SeqCst);
-        self.video_branch(tee, opts)
+        self.video_branch(Some(tee), opts)
     }
 
-    fn video_branch(&self, tee: &gst::Element, opts: &SessionOptions) -> Result<(), MediaError> {
+    /// Feeds the negotiated content track from `tee` (a content source),
+    /// or stops feeding it (`None`). No renegotiation: the track was
+    /// agreed at the start ([`SessionOptions::content`]).
+    pub fn share(&self, tee: Option<&gst::Element>) -> Result<(), MediaError> {
+        let mut slot = self
+            .inner
+            .content_in
+            .lock()
+            .map_err(|_| MediaError::link("content"))?;
+        let c = slot.as_mut().ok_or_else(|| MediaError::Device {
+            device: "content".into(),
+            reason: "this call has no content track".into(),
+        })?;
+        if let Some(old) = c.tee_pad.take() {
+            let _ = old.unlink(&c.ghost);
+            if let Some(t) = old.parent_element() {
+                t.release_request_pad(&old);
+            }
+        }
+        if let Some(tee) = tee {
+            let tp = tee
+                .request_pad_simple("src_%u")
+                .ok_or_else(|| MediaError::link("content tee"))?;
+            tp.link(&c.ghost)
+                .map_err(|_| MediaError::link("content → session"))?;
+            c.tee_pad = Some(tp);
+            self.request_keyframe();
+        }
+        Ok(())
+    }
+
+    /// Shows the received video tracks the conference says carry someone
+    /// and hides the others: `tracks` maps each m-line id to (shown,
+    /// content).
+    pub fn set_tracks(&self, tracks: &std::collections::HashMap<String, (bool, bool)>) {
+        let Ok(mut recvs) = self.inner.recvs.lock() else {
+            return;
+        };
+        let room = &self.inner.room;
+        for r in recvs.iter_mut().filter(|r| r.kind == TrackKind::Video) {
+            let mid = r
+                .source
+                .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+                .and_then(|t| t.mid());
+            let Some((shown, content)) = mid.and_then(|m| tracks.get(m.as_str()).copied()) else {
+                continue;
+            };
+            if !shown {
+                room.remove_tile(&r.id);
+            } else if !room.has_tile(&r.id) || r.content != content {
+                r.content = content;
+                room.add_tile(
+                    Tile {
+                        id: r.id.clone(),
+                        local: false,
+                        content,
+                    },
+                    r.room_pad.clone(),
+                );
+            }
+        }
+    }
+
+    fn video_branch(
+        &self,
+        tee: Option<&gst::Element>,
+        opts: &SessionOptions,
+    ) -> Result<(), MediaError> {
         let n = self.inner.next.fetch_add(1, Ordering::SeqCst);
         let q = make("queue", &format!("vq{n}"))?;
         q.set_property_from_str("leaky", "downstream");
@@ -479,6 +571,23 @@ impl Session {
         let pay = make("rtpopuspay", &format!("apay{n}"))?;
         pay.set_property("pt", 111u32);
         pay.set_property("ssrc", ssrc);
+        let mut chain = vec![q, conv, res];
+        if opts.audio_level {
+            // The level meter stamps each buffer with its level; the
+            // payloader writes it as the RFC 6464 header extension.
+            let level = make("level", &format!("alevel{n}"))?;
+            level.set_property("audio-level-meta", true);
+            level.set_property("post-messages", false);
+            chain.push(level);
+            let ext =
+                gst_rtp::RTPHeaderExtension::create_from_uri(AUDIO_LEVEL_URI).ok_or_else(|| {
+                    MediaError::Element {
+                        element: "rtphdrextclientaudiolevel".into(),
+                    }
+                })?;
+            gst_rtp::prelude::RTPHeaderExtensionExt::set_id(&ext, AUDIO_LEVEL_ID);
+            pay.emit_by_name::<()>("add-extension", &[&ext]);
+        }
         let pcaps = make("capsfilter", &format!("artp{n}"))?;
         pcaps.set_property(
             "caps",
@@ -491,13 +600,14 @@ impl Session {
                 .build(),
         );
         let tee = self.inner.room.atee.clone();
-        self.attach_sender(&tee, &[q, conv, res, enc.clone(), pay, pcaps], enc)
+        chain.extend([enc.clone(), pay, pcaps]);
+        self.attach_sender(Some(&tee), &chain, enc)
     }
 
     /// Links `chain` from a room tee into a new webrtcbin sink pad.
     fn attach_sender(
         &self,
-        tee: &gst::Element,
+        tee: Option<&gst::Element>,
         chain: &[gst::Element],
         encoder: gst::Element,
     ) -> Result<(), MediaError> {
@@ -548,6 +658,17 @@ impl Session {
         for e in chain.iter().rev() {
             let _ = e.sync_state_with_parent();
         }
+        let Some(tee) = tee else {
+            // The content track: linked when sharing starts.
+            *inner
+                .content_in
+                .lock()
+                .map_err(|_| MediaError::link("content"))? = Some(ContentIn {
+                ghost,
+                tee_pad: None,
+            });
+            return Ok(());
+        };
         let tee_pad = tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| MediaError::link("tee"))?;
@@ -726,6 +847,8 @@ impl Session {
                 id: id.clone(),
                 room_pad,
                 kind,
+                source: pad.clone(),
+                content: false,
             });
         let _ = inner.events.send(SessionEvent::RemoteTrack { id, kind });
         Ok(())
@@ -827,7 +950,7 @@ fn shield_caps_queries(pad: &gst::Pad) {
 }
 
 /// A random RTP SSRC (RFC 3550 §8.1).
-fn random_ssrc() -> u32 {
+pub(crate) fn random_ssrc() -> u32 {
     let mut b = [0u8; 4];
     if getrandom::fill(&mut b).is_err() {
         // No kernel entropy: time and a counter still keep two senders in
@@ -842,7 +965,7 @@ fn random_ssrc() -> u32 {
     u32::from_ne_bytes(b)
 }
 
-fn parse_sdp(
+pub(crate) fn parse_sdp(
     sdp: &str,
     kind: gst_webrtc::WebRTCSDPType,
 ) -> Result<gst_webrtc::WebRTCSessionDescription, MediaError> {

@@ -29,6 +29,8 @@ pub struct Book {
     scheduled: std::collections::BTreeSet<u64>,
     pub templates: BTreeMap<i64, Template>,
     pub links: HashMap<String, GuestLink>,
+    /// Smart-meeting talk detection for every roster.
+    pub talk: crate::conference::podium::TalkConfig,
 }
 
 impl Book {
@@ -44,7 +46,7 @@ impl Book {
             Entry {
                 key,
                 conf,
-                roster: Roster::new(),
+                roster: Roster::with_talk(self.talk),
                 schedule_override_until: None,
             },
         );

@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub link_ttl: i64,
     /// The login the room uses as owner of conferences it starts.
     pub room_login: String,
+    /// Smart-meeting talk detection.
+    pub talk: crate::conference::podium::TalkConfig,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +61,7 @@ impl Default for ServerConfig {
             public_url: None,
             link_ttl: 60,
             room_login: "room".into(),
+            talk: Default::default(),
         }
     }
 }
@@ -74,14 +77,47 @@ pub enum Trigger {
 /// Everything the server announces to the rest of dais.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent {
-    Created { cid: String },
-    Updated { cid: String },
-    Renamed { from: String, to: String },
-    Deleted { cid: String },
-    Started { cid: String, by: Trigger },
-    Stopped { cid: String, by: Trigger },
-    Roster { cid: String, event: roster::Event },
+    Created {
+        cid: String,
+    },
+    Updated {
+        cid: String,
+    },
+    Renamed {
+        from: String,
+        to: String,
+    },
+    Deleted {
+        cid: String,
+    },
+    Started {
+        cid: String,
+        by: Trigger,
+    },
+    Stopped {
+        cid: String,
+        by: Trigger,
+    },
+    Roster {
+        cid: String,
+        event: roster::Event,
+    },
+    /// A chat message was posted (and stored).
+    Chat {
+        cid: String,
+        message: persist::ChatMessage,
+    },
+    /// A member's microphone, camera or sharing changed.
+    Media {
+        cid: String,
+        id: String,
+    },
 }
+
+/// The longest chat message, in characters.
+pub const CHAT_MAX: usize = 2000;
+/// How many earlier messages a participant gets on joining.
+pub const CHAT_HISTORY: usize = 200;
 
 /// A participant's own session, from a REST or signalling join.
 #[derive(Debug, Clone)]
@@ -126,6 +162,7 @@ impl Server {
         let now = clock.unix();
         auth.restore(loaded.tokens, now);
         let mut book = book::Book::default();
+        book.talk = config.talk;
         for c in loaded.conferences {
             book.insert(c);
         }
@@ -678,6 +715,7 @@ impl Server {
         step: Moderation,
     ) -> Result<(), ServerError> {
         let now = self.inner.clock.mono();
+        let mut media_changed = None;
         let events = {
             let mut book = self.write();
             let key = book
@@ -721,10 +759,17 @@ impl Server {
                         mic_muted,
                         camera_off,
                     )?;
+                    media_changed = Some(id);
                     Vec::new()
                 }
             }
         };
+        if let Some(id) = media_changed {
+            self.emit(ServerEvent::Media {
+                cid: cid.to_string(),
+                id,
+            });
+        }
         for ev in events {
             if let roster::Event::Removed { id }
             | roster::Event::Left { id }
@@ -739,6 +784,169 @@ impl Server {
             });
         }
         Ok(())
+    }
+
+    // ---- live media -------------------------------------------------------------
+
+    /// The conference and its members, for media routing.
+    pub fn snapshot(&self, cid: &str) -> Option<(Conference, Vec<Member>)> {
+        let book = self.read();
+        let e = book.get(cid)?;
+        Some((
+            e.conf.clone(),
+            e.roster.all().into_iter().cloned().collect(),
+        ))
+    }
+
+    /// The stable key of a conference (survives CID changes).
+    pub fn key_of(&self, cid: &str) -> Option<u64> {
+        self.read().key_of(cid)
+    }
+
+    /// The current CID of the conference with `key`.
+    pub fn cid_of(&self, key: u64) -> Option<String> {
+        self.read().by_key(key).map(|e| e.conf.id.to_string())
+    }
+
+    fn announce_all(&self, cid: &str, events: Vec<roster::Event>) {
+        for ev in events {
+            self.emit(ServerEvent::Roster {
+                cid: cid.to_string(),
+                event: ev,
+            });
+        }
+    }
+
+    /// A voice-activity report from the media router (smart meetings fill
+    /// the podium from these).
+    pub fn voice(&self, cid: &str, id: &str, active: bool) {
+        let now = self.inner.clock.mono();
+        let events = {
+            let mut book = self.write();
+            let Some(e) = book.get_mut(cid) else { return };
+            let conf = e.conf.clone();
+            e.roster.voice(&conf, id, active, now)
+        };
+        self.announce_all(cid, events);
+    }
+
+    /// Re-evaluates the smart podium (silence releases places).
+    pub fn tick(&self, cid: &str) {
+        let now = self.inner.clock.mono();
+        let events = {
+            let mut book = self.write();
+            let Some(e) = book.get_mut(cid) else { return };
+            let conf = e.conf.clone();
+            e.roster.tick(&conf, now)
+        };
+        self.announce_all(cid, events);
+    }
+
+    /// A member starts or stops sharing content (`desktop_sharing` right).
+    pub fn sharing(&self, cid: &str, id: &str, on: bool) -> Result<(), ServerError> {
+        let now = self.inner.clock.mono();
+        let events = {
+            let mut book = self.write();
+            let e = book
+                .get_mut(cid)
+                .ok_or_else(|| ServerError::not_found(cid))?;
+            let conf = e.conf.clone();
+            e.roster.sharing(&conf, id, on, now)?
+        };
+        self.announce_all(cid, events);
+        self.emit(ServerEvent::Media {
+            cid: cid.to_string(),
+            id: id.to_string(),
+        });
+        Ok(())
+    }
+
+    // ---- chat -------------------------------------------------------------------
+
+    /// Posts a chat message as member `from` (who must be admitted and hold
+    /// the `chat_send` right). Stored before it is announced.
+    pub async fn chat_post(
+        &self,
+        cid: &str,
+        from: &str,
+        text: &str,
+    ) -> Result<persist::ChatMessage, ServerError> {
+        let text = text.trim();
+        let n = text.chars().count();
+        if n == 0 || n > CHAT_MAX {
+            return Err(ServerError::Invalid(vec![
+                crate::conference::FieldError::new(
+                    "text",
+                    format!("1 to {CHAT_MAX} characters, got {n}"),
+                ),
+            ]));
+        }
+        if let Some(c) = text
+            .chars()
+            .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+        {
+            return Err(ServerError::Invalid(vec![
+                crate::conference::FieldError::new(
+                    "text",
+                    format!("no control characters, got U+{:04X}", c as u32),
+                ),
+            ]));
+        }
+        let (cid, name) = {
+            let book = self.read();
+            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
+            let m = e.roster.get(from).ok_or_else(|| {
+                ServerError::Forbidden(format!("{from} is not in conference {cid}"))
+            })?;
+            if m.waiting() {
+                return Err(ServerError::Forbidden(
+                    "participants in the waiting room cannot use the chat".into(),
+                ));
+            }
+            if !e
+                .roster
+                .may(&e.conf, from, crate::conference::Right::ChatSend)
+            {
+                return Err(ServerError::Forbidden(format!(
+                    "{from} may not send chat messages in conference {cid} (chat_send)"
+                )));
+            }
+            (e.conf.id.to_string(), m.display_name.clone())
+        };
+        let at = self.now();
+        let (c, f, d, t) = (
+            cid.clone(),
+            from.to_string(),
+            name.clone(),
+            text.to_string(),
+        );
+        let id = self
+            .inner
+            .store
+            .write(move |tx| persist::add_chat(tx, &c, &f, &d, &t, at))
+            .await?;
+        let message = persist::ChatMessage {
+            id,
+            from: from.to_string(),
+            display_name: name,
+            text: text.to_string(),
+            at,
+        };
+        self.emit(ServerEvent::Chat {
+            cid,
+            message: message.clone(),
+        });
+        Ok(message)
+    }
+
+    /// The conference's recent chat, oldest first.
+    pub async fn chat_history(&self, cid: &str) -> Result<Vec<persist::ChatMessage>, ServerError> {
+        let c = cid.to_string();
+        Ok(self
+            .inner
+            .store
+            .read(move |conn| persist::chat_history(conn, &c, CHAT_HISTORY))
+            .await?)
     }
 
     // ---- invitations and guest links -----------------------------------------
@@ -1002,7 +1210,7 @@ impl Entry {
         for id in ids {
             events.extend(self.roster.leave(&id));
         }
-        self.roster = Roster::new();
+        self.roster = Roster::with_talk(self.roster.talk());
         events
     }
 }

@@ -35,6 +35,11 @@ pub fn upsert_conference(
 ) -> rusqlite::Result<()> {
     if let Some(old) = renamed_from {
         tx.execute("DELETE FROM conferences WHERE id = ?1", [old])?;
+        // The chat follows the conference to its new CID.
+        tx.execute(
+            "UPDATE chat_messages SET cid = ?1 WHERE cid = ?2",
+            params![row.id, old],
+        )?;
     }
     tx.execute(
         "INSERT INTO conferences (id, body, updated_at) VALUES (?1, ?2, strftime('%s','now'))
@@ -47,7 +52,60 @@ pub fn upsert_conference(
 pub fn delete_conference(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM conferences WHERE id = ?1", [id])?;
     tx.execute("DELETE FROM guest_links WHERE cid = ?1", [id])?;
+    tx.execute("DELETE FROM chat_messages WHERE cid = ?1", [id])?;
     Ok(())
+}
+
+/// One chat message as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: i64,
+    pub from: String,
+    pub display_name: String,
+    pub text: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+pub fn add_chat(
+    tx: &Transaction<'_>,
+    cid: &str,
+    from: &str,
+    display_name: &str,
+    text: &str,
+    at: i64,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO chat_messages (cid, sender, display_name, text, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![cid, from, display_name, text, at],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The last `limit` messages of a conference, oldest first.
+pub fn chat_history(
+    conn: &rusqlite::Connection,
+    cid: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<ChatMessage>> {
+    let mut st = conn.prepare(
+        "SELECT id, sender, display_name, text, sent_at FROM chat_messages
+         WHERE cid = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut v = st
+        .query_map(params![cid, limit as i64], |r| {
+            Ok(ChatMessage {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                display_name: r.get(2)?,
+                text: r.get(3)?,
+                at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    v.reverse();
+    Ok(v)
 }
 
 pub fn save_template(

@@ -98,6 +98,24 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         ",
     },
+    Migration {
+        version: 5,
+        name: "conference chat",
+        sql: "
+        -- The chat of each conference (seed 000: one chat per conference,
+        -- kept across its runs; late joiners get the history). Follows
+        -- CID changes; goes when the conference is deleted.
+        CREATE TABLE chat_messages (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            cid          TEXT NOT NULL,
+            sender       TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            text         TEXT NOT NULL,
+            sent_at      INTEGER NOT NULL
+        );
+        CREATE INDEX chat_messages_by_cid ON chat_messages (cid, id);
+        ",
+    },
 ];
 
 pub fn latest(migrations: &[Migration]) -> u32 {

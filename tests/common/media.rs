@@ -106,6 +106,8 @@ pub fn options(id: &str, offerer: bool, codec: VideoCodec) -> SessionOptions {
         video_kbps: 400,
         audio_kbps: 32,
         offerer,
+        content: false,
+        audio_level: false,
     }
 }
 

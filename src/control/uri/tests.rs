@@ -171,6 +171,9 @@ fn fuzzer_findings_stay_fixed() {
         "trueconf:%23",
         "trueconf:%23rtsp:%2f%2fx",
         "trueconf:%23sip:a",
+        // A call string inside an Android intent that spells the trailer.
+        "intent:%23Intent;scheme=force%3d1%26login%3dgu67\u{1}71#Intent;scheme=trueconf;=,.05%te;end",
+        "intent:#x#Intent;scheme=trueconf;package=p;end",
     ] {
         let l = p(s);
         assert_eq!(p(&format(&l)), l, "{s}");
