@@ -5,22 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dais, Start, eventually};
+use common::{Dais, Start, display_center, eventually};
 use serde_json::json;
-
-/// The colour in the middle of the room display, from its PNG snapshot.
-fn display_center(d: &Dais) -> (u8, u8, u8) {
-    let (code, png) = common::get_bytes(&d.url("/display/snapshot.png"));
-    assert_eq!(code, 200);
-    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let (w, h) = (info.width as usize, info.height as usize);
-    let o = (h / 2 * w + w / 2) * 3;
-    (buf[o], buf[o + 1], buf[o + 2])
-}
 
 #[test]
 fn standby_stops_frames_and_wake_brings_them_back() {

@@ -125,6 +125,7 @@ async fn status(State(app): State<App>) -> Response {
         },
         "preview": preview,
         "panel": panel,
+        "conferenceMedia": sh.sfu.stats(),
     }))
     .into_response()
 }
@@ -165,6 +166,31 @@ async fn metrics(State(app): State<App>) -> Response {
             s.camera_restarts.load(Ordering::Relaxed),
         );
     }
+    let sfu = sh.sfu.stats();
+    gauge(
+        "dais_conference_media_peers",
+        "Participants' media connections on the embedded server.",
+        "gauge",
+        sfu.peers as u64,
+    );
+    gauge(
+        "dais_conference_media_received_packets_total",
+        "RTP packets the embedded server received from participants.",
+        "counter",
+        sfu.received_packets,
+    );
+    gauge(
+        "dais_conference_media_forwarded_packets_total",
+        "RTP packets the embedded server forwarded to participants.",
+        "counter",
+        sfu.forwarded_packets,
+    );
+    gauge(
+        "dais_conference_media_malformed_packets_total",
+        "Received RTP packets the embedded server could not parse.",
+        "counter",
+        sfu.malformed_packets,
+    );
     if let Some(p) = sh.panel_stats.get() {
         gauge(
             "dais_panel_frames_rendered_total",

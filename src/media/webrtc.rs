@@ -483,7 +483,15 @@ impl Session {
                 .field("format", "I420")
                 .field("width", opts.width as i32)
                 .field("height", opts.height as i32)
-                .field("framerate", gst::Fraction::new(opts.framerate as i32, 1))
+                // At most the sending rate: a slower camera is sent as it
+                // comes (videorate only drops frames, never invents them).
+                .field(
+                    "framerate",
+                    gst::FractionRange::new(
+                        gst::Fraction::new(1, 1),
+                        gst::Fraction::new(opts.framerate.max(1) as i32, 1),
+                    ),
+                )
                 .build(),
         );
         let ssrc = random_ssrc();
@@ -674,7 +682,7 @@ impl Session {
             .ok_or_else(|| MediaError::link("tee"))?;
         tee_pad
             .link(&ghost)
-            .map_err(|_| MediaError::link("tee → session"))?;
+            .map_err(|e| MediaError::link(&format!("tee → session ({e:?})")))?;
         inner
             .sends
             .lock()

@@ -454,6 +454,7 @@ async fn run(
                         }
                     }
                     Incoming::Tracks { tracks } => {
+                        tracing::debug!(?tracks, "conference tracks");
                         if let Some(m) = &media
                             && let Some((_, s, _)) = &m.session
                         {

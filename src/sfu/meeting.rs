@@ -280,13 +280,17 @@ impl Meeting {
                     let active = v
                         .last_loud
                         .is_some_and(|t| now.saturating_sub(t) <= VOICE_HOLD);
-                    let due = v.reported != Some(active) || n.is_multiple_of(5);
+                    // A talker is reported on every tick (100 ms, inside the
+                    // detector's 400 ms gap, so the streak holds); silence
+                    // on change and every half second.
+                    let due = active || v.reported != Some(active) || n.is_multiple_of(5);
                     v.reported = Some(active);
                     due.then(|| (id.clone(), active))
                 })
                 .collect()
         };
         for (id, active) in reports {
+            tracing::trace!(member = %id, active, "voice activity");
             self.server.voice(&cid, &id, active);
         }
         if n.is_multiple_of(5) {

@@ -133,9 +133,11 @@ impl Sfu {
             .server
             .key_of(cid)
             .ok_or_else(|| SfuError::NotRunning(cid.to_string()))?;
-        let meeting = {
+        // The map stays locked while the peer is added, so that the tick
+        // never closes a meeting between its creation and its first peer.
+        let (meeting, peer) = {
             let mut m = self.meetings();
-            match m.get(&key) {
+            let meeting = match m.get(&key) {
                 Some(x) => x.clone(),
                 None => {
                     let x = Meeting::new(
@@ -147,9 +149,10 @@ impl Sfu {
                     m.insert(key, x.clone());
                     x
                 }
-            }
+            };
+            let peer = meeting.attach(member, listen_only, events)?;
+            (meeting, peer)
         };
-        let peer = meeting.attach(member, listen_only, events)?;
         meeting.tick();
         Ok(peer)
     }
@@ -208,13 +211,22 @@ impl Sfu {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {
-                    let all: Vec<Arc<Meeting>> = self.meetings().values().cloned().collect();
-                    for m in all {
-                        if m.peers() == 0 {
-                            self.close(m.key);
-                        } else {
-                            m.tick();
+                    // Empty meetings leave the map under its lock (see attach).
+                    let (empty, busy): (Vec<Arc<Meeting>>, Vec<Arc<Meeting>>) = {
+                        let mut map = self.meetings();
+                        let (empty, busy) = map.values().cloned().partition(|m| m.peers() == 0);
+                        for m in &empty {
+                            let m: &Arc<Meeting> = m;
+                            map.remove(&m.key);
                         }
+                        (empty, busy)
+                    };
+                    for m in empty {
+                        m.close();
+                        tracing::info!(conference = m.key, "conference media closed");
+                    }
+                    for m in busy {
+                        m.tick();
                     }
                 }
                 ev = events.recv() => match ev {

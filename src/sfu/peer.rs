@@ -203,7 +203,9 @@ impl Peer {
                     "add-transceiver",
                     &[&gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly, &caps],
                 );
-                t.set_property("do-nack", true);
+                // Retransmission for video only: browsers offer no RTX for
+                // audio and refuse an audio m-line that groups SSRCs.
+                t.set_property("do-nack", track != Track::Audio);
                 recv.push((t, track));
             }
         }
@@ -236,7 +238,7 @@ impl Peer {
                 gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
             );
             transceiver.set_property("codec-preferences", &caps);
-            transceiver.set_property("do-nack", true);
+            transceiver.set_property("do-nack", matches!(kind, OutKind::Video | OutKind::Content));
             let h = hub.clone();
             let who = member.to_string();
             let src = gst::Pad::builder_from_template(&templ)
@@ -254,14 +256,6 @@ impl Peer {
                 .map_err(|_| MediaError::link("peer pad"))?;
             src.link(&sink)
                 .map_err(|_| MediaError::link("peer pad → webrtcbin"))?;
-            // Events pass webrtcbin's hold; buffers wait for negotiation.
-            src.push_event(gst::event::StreamStart::new(&format!(
-                "{member}-{i}-{ssrc}"
-            )));
-            src.push_event(gst::event::Caps::new(&caps));
-            src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-                gst::ClockTime,
-            >::new()));
             outs.push(Out {
                 kind,
                 ssrc,
@@ -290,6 +284,25 @@ impl Peer {
                 state: "PLAYING".into(),
                 reason: "the peer did not start".into(),
             })?;
+        // Events pass webrtcbin's hold, buffers wait for negotiation. The
+        // caps must reach webrtcbin's (now active) sink pads before the
+        // answer: webrtcbin connects only pads that have caps, and buffers
+        // (which would carry the sticky events later) wait for that.
+        for (i, out) in peer.outs.iter().enumerate() {
+            let caps = match out.kind {
+                OutKind::Server | OutKind::Audio => opus_caps(Some(out.ssrc), false),
+                OutKind::Video | OutKind::Content => vp8_caps(Some(out.ssrc)),
+            };
+            out.src.push_event(gst::event::StreamStart::new(&format!(
+                "{member}-{i}-{}",
+                out.ssrc
+            )));
+            out.src.push_event(gst::event::Caps::new(&caps));
+            out.src
+                .push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                    gst::ClockTime,
+                >::new()));
+        }
         Ok(peer)
     }
 
@@ -450,8 +463,11 @@ impl Peer {
             Signal::Answer { sdp } => {
                 let desc = parse_sdp(&sdp, gst_webrtc::WebRTCSDPType::Answer)?;
                 let w = Arc::downgrade(self);
-                let p = promise(move |_| {
+                let p = promise(move |reply| {
                     if let Some(peer) = w.upgrade() {
+                        if let Some(e) = reply.and_then(|r| r.value("error").ok()) {
+                            tracing::warn!(member = %peer.member, error = ?e, "the participant's answer was not applied");
+                        }
                         peer.flush_candidates();
                     }
                 });

@@ -120,7 +120,7 @@ pub fn parse(text: &str) -> Result<ClientMsg, SignalError> {
         Some(Value::String(_)) => {}
         Some(_) => return Err(SignalError("type: expected a string".into())),
     }
-    let msg: ClientMsg = serde_json::from_value(v).map_err(|e| {
+    let msg: ClientMsg = serde_json::from_value(v.clone()).map_err(|e| {
         let m = e.to_string();
         if let Some(rest) = m.strip_prefix("unknown variant ") {
             SignalError(format!("type: unknown message type {rest}"))
@@ -128,12 +128,34 @@ pub fn parse(text: &str) -> Result<ClientMsg, SignalError> {
             SignalError(format!("unknown field {rest}"))
         } else if let Some(rest) = m.strip_prefix("missing field ") {
             SignalError(format!("missing field {rest}"))
+        } else if let Some(field) = mistyped(obj) {
+            SignalError(field)
         } else {
             SignalError(m)
         }
     })?;
     check(&msg)?;
     Ok(msg)
+}
+
+/// Names the first field whose JSON type is wrong (serde's own message
+/// for an internally tagged enum does not say which).
+fn mistyped(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    obj.iter().find_map(|(k, v)| {
+        let expected = match k.as_str() {
+            "cid" | "displayName" | "pin" | "linkToken" | "accessToken" | "participantId"
+            | "sdp" | "candidate" | "text" | "id" => "a string",
+            "micMuted" | "cameraOff" | "on" | "mic" | "camera" => "true or false",
+            "mline" => "a whole number",
+            _ => return None,
+        };
+        let ok = match expected {
+            "a string" => v.is_string() || (v.is_null() && k != "id" && k != "text"),
+            "true or false" => v.is_boolean() || v.is_null(),
+            _ => v.as_u64().is_some_and(|n| n <= u32::MAX as u64),
+        };
+        (!ok).then(|| format!("{k}: expected {expected}"))
+    })
 }
 
 fn check(msg: &ClientMsg) -> Result<(), SignalError> {
@@ -289,6 +311,16 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_wrongly_typed_field_is_named() {
+        let e = parse(r#"{"type":"podium","id":"a","on":"yes"}"#).unwrap_err();
+        assert_eq!(e.0, "on: expected true or false");
+        let e = parse(r#"{"type":"candidate","mline":-1,"candidate":"c"}"#).unwrap_err();
+        assert_eq!(e.0, "mline: expected a whole number");
+        let e = parse(r#"{"type":"join","cid":7}"#).unwrap_err();
+        assert_eq!(e.0, "cid: expected a string");
+    }
+
+    #[test]
     fn joins_parse_in_each_form() {
         assert_eq!(
             parse(r#"{"type":"join","cid":"4154248070","linkToken":"$2ab"}"#).unwrap(),
@@ -330,7 +362,7 @@ mod tests {
         );
         assert!(e(r#"{"type":"join","cid":"1","pin":"12a"}"#).starts_with("pin:"));
         assert!(e(r#"{"type":"join","cid":"1","displayName":" "}"#).starts_with("displayName:"));
-        assert!(e(r#"{"type":"candidate","mline":"x","candidate":""}"#).contains("invalid type"));
+        assert!(e(r#"{"type":"candidate","mline":"x","candidate":""}"#).starts_with("mline:"));
         assert!(e("{\"type\":").contains("line 1 column"));
         assert!(e(&format!("\"{}\"", "a".repeat(MAX_MESSAGE))).starts_with("message: at most"));
     }

@@ -71,7 +71,10 @@ pub fn run_command(s: &Start<'_>) -> Command {
     cmd.args(&s.extra);
     // Headless panel whatever the developer's desktop is.
     cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
-    cmd.env("RUST_LOG", "info");
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("DAIS_TEST_LOG").unwrap_or_else(|_| "info".into()),
+    );
     cmd
 }
 
@@ -433,4 +436,67 @@ pub fn bad_fields(body: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The display snapshot's pixels: (width, height, RGB bytes).
+pub fn display_rgb(d: &Dais) -> (usize, usize, Vec<u8>) {
+    let (code, png) = get_bytes(&d.url("/display/snapshot.png"));
+    assert_eq!(code, 200);
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (info.width as usize, info.height as usize, buf)
+}
+
+/// The colour at (fx, fy), fractions of the room display's width and height.
+pub fn display_at(d: &Dais, fx: f64, fy: f64) -> (u8, u8, u8) {
+    let (w, h, buf) = display_rgb(d);
+    let (x, y) = ((w as f64 * fx) as usize, (h as f64 * fy) as usize);
+    let o = (y.min(h - 1) * w + x.min(w - 1)) * 3;
+    (buf[o], buf[o + 1], buf[o + 2])
+}
+
+/// The colour in the middle of the room display, from its PNG snapshot.
+pub fn display_center(d: &Dais) -> (u8, u8, u8) {
+    display_at(d, 0.5, 0.5)
+}
+
+/// Whether some tile of the room display shows `colour` (sampled on a
+/// 6×6 grid of points, whatever the layout).
+pub fn display_shows(d: &Dais, colour: (u8, u8, u8)) -> bool {
+    let (w, h, buf) = display_rgb(d);
+    (0..36).any(|i| {
+        let (x, y) = ((i % 6) * w / 6 + w / 12, (i / 6) * h / 6 + h / 12);
+        let o = (y * w + x) * 3;
+        near((buf[o], buf[o + 1], buf[o + 2]), colour, 50)
+    })
+}
+
+/// Whether two colours are within `tol` on every channel.
+pub fn near(a: (u8, u8, u8), b: (u8, u8, u8), tol: i32) -> bool {
+    (a.0 as i32 - b.0 as i32).abs() <= tol
+        && (a.1 as i32 - b.1 as i32).abs() <= tol
+        && (a.2 as i32 - b.2 as i32).abs() <= tol
+}
+
+/// Decodes %XX escapes (URL query values).
+pub fn urldecode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -3,6 +3,8 @@
 //
 // The URL: /webrtc/<CID>#login=*guest*<name>&token=<link token>&lang=auto
 // (from software/clients), or /webrtc/<CID>?name=<name>&pin=<pin>.
+// Options in the query: autojoin=1 (skip the lobby), processing=off (no
+// browser echo cancellation, noise suppression or gain control).
 //
 // window.dais exposes the client's state for automation and tests.
 'use strict';
@@ -15,6 +17,9 @@
   const linkToken = hash.get('token');
   const loginName = (hash.get('login') || '').replace(/^\*guest\*/, '');
   const autoJoin = query.get('autojoin') === '1';
+  // ?processing=off: the browser's echo canceller, noise suppressor and gain
+  // control stay out (a kiosk or room PC with its own audio processor).
+  const dsp = query.get('processing') !== 'off';
 
   const state = {
     cid,
@@ -83,7 +88,7 @@
     const wantVideo = $('join-cam').checked;
     try {
       local = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        audio: { echoCancellation: dsp, noiseSuppression: dsp, autoGainControl: dsp },
         video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
       });
     } catch (e) {
@@ -202,6 +207,7 @@
         place(m.state, m.reason);
         break;
       case 'refused':
+        state.reason = m.reason;
         over(m.message + '.', true);
         break;
       case 'state':

@@ -1,0 +1,270 @@
+//! A real browser for web-client tests: Debian's Chromium, headless, with a
+//! fake camera and microphone fed from files this helper writes (a solid
+//! colour and a sine tone, so a test can tell whose picture and sound
+//! arrived), driven over the DevTools protocol on a WebSocket.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// Where Debian installs Chromium (`/usr/bin/chromium` is a shell wrapper).
+const CHROMIUM: &[&str] = &["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
+
+/// What a browser's fake devices capture.
+#[derive(Debug, Clone, Copy)]
+pub struct Fake {
+    /// The camera's picture, one solid colour (RGB).
+    pub colour: (u8, u8, u8),
+    /// The microphone's sine tone (Hz) and amplitude (0 to 1; 0 is silence).
+    pub tone_hz: f64,
+    pub amplitude: f64,
+}
+
+impl Fake {
+    pub fn new(colour: (u8, u8, u8)) -> Self {
+        Fake {
+            colour,
+            tone_hz: 660.0,
+            amplitude: 0.3,
+        }
+    }
+
+    pub fn silent(mut self) -> Self {
+        self.amplitude = 0.0;
+        self
+    }
+}
+
+pub struct Browser {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Browser {
+    pub fn launch(fake: Fake) -> Browser {
+        let dir = tempfile::tempdir().expect("browser dir");
+        let video = dir.path().join("camera.y4m");
+        let audio = dir.path().join("mic.wav");
+        write_y4m(&video, fake.colour);
+        write_wav(&audio, fake.tone_hz, fake.amplitude);
+        let profile = dir.path().join("profile");
+        let exe = CHROMIUM
+            .iter()
+            .find(|p| Path::new(p).exists())
+            .expect("chromium is installed (scripts/install-deps.sh)");
+        let log = std::fs::File::create(dir.path().join("chromium.log")).unwrap();
+        let child = Command::new(exe)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--remote-debugging-port=0",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                "--autoplay-policy=no-user-gesture-required",
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+                "--allow-loopback-in-peer-connection",
+                "--disable-gpu",
+                "--mute-audio",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+                "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!(
+                "--use-file-for-fake-video-capture={}",
+                video.display()
+            ))
+            .arg(format!(
+                "--use-file-for-fake-audio-capture={}",
+                audio.display()
+            ))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start chromium");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(profile.join("DevToolsActivePort"))
+                && let Some(p) = text.lines().next().and_then(|l| l.trim().parse().ok())
+            {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "chromium did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Browser { child, dir, port }
+    }
+
+    /// The first page (tab), ready to drive.
+    pub fn page(&self) -> Page {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let list: Value = ureq::get(&format!("http://127.0.0.1:{}/json/list", self.port))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_json().ok())
+                .unwrap_or(Value::Null);
+            if let Some(url) = list.as_array().and_then(|a| {
+                a.iter()
+                    .find(|t| t["type"] == "page")
+                    .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            }) {
+                let (ws, _) = tungstenite::connect(url).expect("devtools websocket");
+                if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                }
+                return Page { ws, next: 1 };
+            }
+            assert!(Instant::now() < deadline, "chromium has no page");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("chromium.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Page {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next: u64,
+}
+
+impl Page {
+    fn command(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        let msg = json!({"id": id, "method": method, "params": params});
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .expect("devtools send");
+        loop {
+            let m = self.ws.read().expect("devtools read");
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(&t).expect("devtools json");
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    pub fn goto(&mut self, url: &str) {
+        self.command("Page.navigate", json!({"url": url}));
+        // Wait until the page's script has set window.dais up.
+        self.wait(Duration::from_secs(20), "the web client loads", |p| {
+            (p.eval("typeof window.dais") == "object").then_some(())
+        });
+    }
+
+    /// Evaluates `expr` in the page (promises awaited) and returns its value.
+    pub fn eval(&mut self, expr: &str) -> Value {
+        let r = self.command(
+            "Runtime.evaluate",
+            json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+        );
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("{expr}: {e}");
+        }
+        r["result"]["value"].clone()
+    }
+
+    /// The web client's state (`window.dais.state`).
+    pub fn state(&mut self) -> Value {
+        self.eval("JSON.parse(JSON.stringify(window.dais.state))")
+    }
+
+    /// Frames decoded per received video mid.
+    pub fn frames(&mut self) -> Value {
+        self.eval("window.dais.stats().then(s => s.video)")
+    }
+
+    /// Polls `f` until it gives a value; panics with the client's state if
+    /// it never does.
+    pub fn wait<T>(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(&mut Page) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let st = self
+                    .eval("JSON.stringify(window.dais && window.dais.state)")
+                    .to_string();
+                let stats = self.eval("window.dais.stats()").to_string();
+                panic!("timed out waiting for {what}; client state: {st}; received: {stats}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// One second of a solid colour at 320×240, 15 frames/s, as I420 YUV4MPEG2
+/// (Chromium loops the file).
+fn write_y4m(path: &PathBuf, (r, g, b): (u8, u8, u8)) {
+    let (w, h) = (320usize, 240usize);
+    let (r, g, b) = (r as f64, g as f64, b as f64);
+    // BT.601 limited range, what decoders assume for untagged video.
+    let y = (16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8;
+    let u = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8;
+    let v = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg").unwrap();
+    for _ in 0..15 {
+        f.write_all(b"FRAME\n").unwrap();
+        f.write_all(&vec![y; w * h]).unwrap();
+        f.write_all(&vec![u; w * h / 4]).unwrap();
+        f.write_all(&vec![v; w * h / 4]).unwrap();
+    }
+}
+
+/// Two seconds of a sine (or silence), 48 kHz mono 16-bit PCM.
+fn write_wav(path: &PathBuf, hz: f64, amplitude: f64) {
+    let rate = 48_000u32;
+    let n = rate as usize * 2;
+    let mut data = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let s = (amplitude
+            * (2.0 * std::f64::consts::PI * hz * i as f64 / rate as f64).sin()
+            * 32767.0) as i16;
+        data.extend_from_slice(&s.to_le_bytes());
+    }
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut h = Vec::new();
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    h.extend_from_slice(&1u16.to_le_bytes()); // mono
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * 2).to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    f.write_all(&h).unwrap();
+    f.write_all(&data).unwrap();
+}

@@ -1,0 +1,145 @@
+//! Two dais appliances on loopback: the room on one joins a conference
+//! hosted on the other with `trueconf:\c\CID@host%23vcs` sent on its control
+//! port, signing in with the other dais's API-client credentials; each
+//! room's display then shows the other's camera.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, Dais, Start, display_shows, eventually};
+use serde_json::json;
+
+const RED: (u8, u8, u8) = (255, 0, 0);
+const BLUE: (u8, u8, u8) = (0, 0, 255);
+
+fn start(data: &std::path::Path, pattern: &str, extra_config: &str, extra: &[&str]) -> Dais {
+    let cfg = data.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[camera]\npattern = \"{pattern}\"\nwidth = 640\nheight = 360\nframerate = 15\n{extra_config}"
+        ),
+    )
+    .unwrap();
+    let mut s = Start::new(data);
+    s.config = Some(cfg);
+    s.extra = extra.iter().map(|s| s.to_string()).collect();
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    d
+}
+
+#[test]
+fn a_room_joins_a_conference_on_another_dais_by_cid_and_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The host: a blue room with an API client for its neighbours.
+    let host = start(
+        &tmp.path().join("host"),
+        "blue",
+        "",
+        &[
+            "--api-client",
+            "boardroom:s3cret-s3cret",
+            "--api-client",
+            "crm:correct-horse-battery",
+        ],
+    );
+    let api = Api::new(&host.http).login_client("crm", "correct-horse-battery");
+    let (code, r) = api.post(
+        "/api/v3.11/conferences",
+        &json!({"topic": "Two sites", "owner": "room", "type": 0, "max_participants": 5}),
+    );
+    assert_eq!(code, 200, "{r}");
+    let cid = r["conference"]["id"].as_str().unwrap().to_string();
+    let (code, r) = api.post(&format!("/api/v3.11/conferences/{cid}/run"), &json!({}));
+    assert_eq!(code, 200, "{r}");
+    let mut hc = host.control();
+    let r = hc.send_line(&format!("trueconf:\\c\\{cid}"));
+    assert_eq!(r["ok"], true, "{r}");
+
+    // The visitor: a red room that knows the host's credentials.
+    let host_addr = host.http.trim_start_matches("http://").to_string();
+    let visitor = start(
+        &tmp.path().join("visitor"),
+        "red",
+        &format!(
+            "[[conference.servers]]\nhost = \"{host_addr}\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"s3cret-s3cret\"\n"
+        ),
+        &[],
+    );
+    let mut vc = visitor.control();
+
+    // A conference that does not exist there is a clear "not found".
+    let r = vc.send_line(&format!("trueconf:\\c\\0000000000@{host_addr}%23vcs"));
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+
+    let r = vc.send_line(&format!("trueconf:\\c\\{cid}@{host_addr}%23vcs"));
+    assert_eq!(r["ok"], true, "{r}");
+    let st = vc.call(json!({"method": "getAppState"}));
+    assert_eq!(st["result"]["activity"], "conference", "{st}");
+    assert_eq!(st["result"]["conference"]["server"], host_addr.as_str());
+
+    // Both rooms see each other.
+    eventually(
+        Duration::from_secs(40),
+        "the host's blue camera on the visitor's display",
+        || display_shows(&visitor, BLUE).then_some(()),
+    );
+    eventually(
+        Duration::from_secs(40),
+        "the visitor's red camera on the host's display",
+        || display_shows(&host, RED).then_some(()),
+    );
+    // The host's roster lists the visitor under its API client's name.
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
+    let ids: Vec<&str> = body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"boardroom"), "{body}");
+    assert!(ids.contains(&"room"), "{body}");
+
+    // Hanging up on the visitor takes it off the host's roster.
+    assert_eq!(vc.call(json!({"method": "hangUp"}))["ok"], true);
+    eventually(
+        Duration::from_secs(10),
+        "the visitor gone from the roster",
+        || {
+            let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
+            (body["participants"].as_array().map(Vec::len) == Some(1)).then_some(())
+        },
+    );
+}
+
+#[test]
+fn wrong_federation_credentials_are_a_clear_refusal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = start(
+        &tmp.path().join("host"),
+        "blue",
+        "",
+        &["--api-client", "boardroom:s3cret-s3cret"],
+    );
+    let host_addr = host.http.trim_start_matches("http://").to_string();
+    let visitor = start(
+        &tmp.path().join("visitor"),
+        "red",
+        &format!(
+            "[[conference.servers]]\nhost = \"{host_addr}\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"not-the-secret\"\n"
+        ),
+        &[],
+    );
+    let mut vc = visitor.control();
+    let r = vc.send_line(&format!("trueconf:\\c\\1234567890@{host_addr}%23vcs"));
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"]["code"], "unavailable", "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(&host_addr), "{msg}");
+    assert_eq!(
+        vc.call(json!({"method": "getAppState"}))["result"]["activity"],
+        "idle"
+    );
+}

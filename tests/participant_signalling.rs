@@ -1,0 +1,201 @@
+//! The participants' signalling WebSocket without a browser: bad messages
+//! get errors that name the field, join refusals carry reasons, guest-link
+//! tokens are single use, and the web client's pages are served.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Api, Dais, Start};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+fn start(data: &std::path::Path) -> (Dais, Api) {
+    let mut s = Start::new(data);
+    s.extra = vec!["--api-client".into(), "crm:correct-horse-battery".into()];
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    let api = Api::new(&d.http).login_client("crm", "correct-horse-battery");
+    (d, api)
+}
+
+struct Ws(WebSocket<TcpStream>);
+
+impl Ws {
+    fn open(d: &Dais) -> Ws {
+        let addr = d.http.trim_start_matches("http://").to_string();
+        let stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (ws, _) =
+            tungstenite::client(format!("ws://{addr}/webrtc/signalling/ws"), stream).unwrap();
+        Ws(ws)
+    }
+
+    fn send_text(&mut self, text: &str) {
+        self.0.send(Message::text(text.to_string())).unwrap();
+    }
+
+    fn next(&mut self) -> Value {
+        loop {
+            match self.0.read().unwrap() {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Close(_) => return Value::Null,
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads until a message of `kind` arrives.
+    fn until(&mut self, kind: &str) -> Value {
+        for _ in 0..50 {
+            let v = self.next();
+            if v["type"] == kind || v.is_null() {
+                return v;
+            }
+        }
+        panic!("no {kind} message");
+    }
+}
+
+fn conference(api: &Api, body: Value) -> String {
+    let (code, r) = api.post("/api/v3.11/conferences", &body);
+    assert_eq!(code, 200, "{r}");
+    let cid = r["conference"]["id"].as_str().unwrap().to_string();
+    let (code, r) = api.post(&format!("/api/v3.11/conferences/{cid}/run"), &json!({}));
+    assert_eq!(code, 200, "{r}");
+    cid
+}
+
+#[test]
+fn bad_messages_get_errors_that_name_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"));
+    // Before joining, a bad first message is refused as a bad request.
+    let cases = [
+        ("{\"type\": \"join\", \"cid\": ", "line 1 column 24"),
+        ("[1, 2]", "object"),
+        ("{\"cid\": \"1\"}", "type"),
+        ("{\"type\": \"dance\"}", "type"),
+        ("{\"type\": \"join\"}", "cid"),
+        ("{\"type\": \"join\", \"cid\": \"\"}", "cid"),
+        (
+            "{\"type\": \"join\", \"cid\": \"1\", \"pin\": \"12ab\"}",
+            "pin",
+        ),
+        (
+            "{\"type\": \"join\", \"cid\": \"1\", \"displayName\": \"   \"}",
+            "displayName",
+        ),
+        (
+            "{\"type\": \"join\", \"cid\": \"1\", \"colour\": \"red\"}",
+            "colour",
+        ),
+        ("{\"type\": \"chat\", \"text\": \"before joining\"}", "join"),
+    ];
+    for (text, names) in cases {
+        let mut ws = Ws::open(&d);
+        ws.send_text(text);
+        let r = ws.next();
+        assert_eq!(r["type"], "refused", "{text} → {r}");
+        assert_eq!(r["reason"], "bad_request", "{text} → {r}");
+        let msg = r["message"].as_str().unwrap();
+        assert!(msg.contains(names), "{text} → {msg} (should name {names})");
+    }
+
+    // Once in, a bad message is an error and the connection goes on.
+    let cid = conference(
+        &api,
+        json!({"topic": "Open", "owner": "chair", "type": 0, "allow_guests": true}),
+    );
+    let mut ws = Ws::open(&d);
+    ws.send_text(&json!({"type": "join", "cid": cid, "displayName": "Ann"}).to_string());
+    let r = ws.until("joined");
+    assert_eq!(r["state"], "admitted", "{r}");
+    for (text, names) in [
+        ("{\"type\": \"chat\"}", "text"),
+        ("{\"type\": \"chat\", \"text\": \"\"}", "text"),
+        (
+            "{\"type\": \"podium\", \"id\": \"x\", \"on\": \"yes\"}",
+            "on",
+        ),
+        ("{\"type\": \"admit\", \"id\": \"nobody\"}", "may not"),
+        ("not json", "JSON"),
+    ] {
+        ws.send_text(text);
+        let r = ws.until("error");
+        let msg = r["message"].as_str().unwrap();
+        assert!(msg.contains(names), "{text} → {r} (should name {names})");
+    }
+    ws.send_text("{\"type\": \"ping\"}");
+    assert_eq!(ws.until("pong")["type"], "pong");
+}
+
+#[test]
+fn refusals_carry_reasons_and_link_tokens_are_single_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"));
+    let mut ws = Ws::open(&d);
+    ws.send_text(&json!({"type": "join", "cid": "nope", "displayName": "Ann"}).to_string());
+    let r = ws.until("refused");
+    assert_eq!(r["reason"], "not_found", "{r}");
+
+    let cid = conference(
+        &api,
+        json!({"topic": "Private", "owner": "chair", "type": 0, "allow_guests": false}),
+    );
+    let mut ws = Ws::open(&d);
+    ws.send_text(&json!({"type": "join", "cid": cid, "displayName": "Ann"}).to_string());
+    let r = ws.until("refused");
+    assert_eq!(r["reason"], "guests_not_allowed", "{r}");
+    assert!(!r["message"].as_str().unwrap().is_empty());
+
+    // A guest link: works once.
+    let cid = conference(
+        &api,
+        json!({"topic": "Open", "owner": "chair", "type": 0, "allow_guests": true,
+               "wait_for_host": true}),
+    );
+    let (code, body) = api.get(&format!(
+        "/api/v3.11/software/clients?call_id={cid}&case=join_conference_button&user=%24Ann"
+    ));
+    assert_eq!(code, 200, "{body}");
+    let web = body["clients"][0]["web_url"].as_str().unwrap().to_string();
+    assert!(web.contains(&format!("/webrtc/{cid}")), "{web}");
+    let token = web
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let token = common::urldecode(&token);
+    let mut ann = Ws::open(&d);
+    ann.send_text(&json!({"type": "join", "cid": cid, "linkToken": token}).to_string());
+    let r = ann.until("joined");
+    assert_eq!(r["state"], "waiting", "{r}");
+    assert_eq!(r["reason"], "waiting_for_host", "{r}");
+    assert_eq!(r["conference"]["topic"], "Open");
+    let mut again = Ws::open(&d);
+    again.send_text(&json!({"type": "join", "cid": cid, "linkToken": token}).to_string());
+    let r = again.until("refused");
+    assert!(
+        r["message"].as_str().unwrap().contains("link"),
+        "a used link token is refused: {r}"
+    );
+
+    // The web client's page and its assets are served, with no CDN.
+    let (code, page) = common::get_bytes(&d.url(&format!("/webrtc/{cid}")));
+    assert_eq!(code, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("dais.js"), "{page}");
+    assert!(!page.contains("https://"), "no outside resources: {page}");
+    let (code, js) = common::get_bytes(&d.url("/webrtc/assets/dais.js"));
+    assert_eq!(code, 200);
+    assert!(String::from_utf8(js).unwrap().contains("RTCPeerConnection"));
+    let (code, _) = common::get_bytes(&d.url("/webrtc/assets/../../etc/passwd"));
+    assert_eq!(code, 404);
+}
