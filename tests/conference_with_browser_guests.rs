@@ -398,3 +398,120 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
         (roster_entry(p, "Lou")["podium"] == false).then_some(())
     });
 }
+
+#[test]
+fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"), "");
+    let cid = conference(
+        &api,
+        json!({"topic": "Hosted", "owner": "room", "type": 0, "max_participants": 6,
+               "allow_guests": true, "wait_for_host": true, "music_on_hold": true,
+               "announce_join_leave": true,
+               "recording_enabled": true, "auto_start_recording": true}),
+    );
+    let b = Browser::launch(Fake::new(GREEN));
+    let mut g = b.page();
+    join_with_pin(&mut g, &d, &cid, "Hana", "");
+    g.wait(Duration::from_secs(20), "Hana held for the host", |p| {
+        (phase(p) == "waiting" && p.eval("window.dais.state.reason") == "waiting_for_host")
+            .then_some(())
+    });
+    // Music on hold: sound on the server's track, no pictures.
+    g.wait(Duration::from_secs(30), "music on hold", |p| {
+        (hears(p) > 0.01).then_some(())
+    });
+    assert_eq!(frames_decoded(&mut g), 0, "held guests see nobody");
+
+    // The host (the room) arrives: Hana is let in, sees and hears the room,
+    // and the conference records itself from then on.
+    let mut c = d.control();
+    let r = c.send_line(&format!("trueconf:\\c\\{cid}"));
+    assert_eq!(r["ok"], true, "{r}");
+    g.wait(Duration::from_secs(20), "Hana admitted", |p| {
+        (phase(p) == "admitted").then_some(())
+    });
+    g.wait(Duration::from_secs(40), "the room's picture", |p| {
+        sees(p, ROOM_RED).then_some(())
+    });
+    common::eventually(Duration::from_secs(10), "the recording to start", || {
+        (c.call(json!({"method": "getAppState"}))["result"]["recording"] == true).then_some(())
+    });
+    let dir = tmp.path().join("data").join("recordings");
+    common::eventually(
+        Duration::from_secs(20),
+        "a recording file that grows",
+        || {
+            let size: u64 = std::fs::read_dir(&dir)
+                .ok()?
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            (size > 10_000).then_some(())
+        },
+    );
+    // The room leaves: the recording stops with it; Hana hears about it.
+    assert_eq!(c.call(json!({"method": "hangUp"}))["ok"], true);
+    assert_eq!(
+        c.call(json!({"method": "getAppState"}))["result"]["recording"],
+        false
+    );
+    g.wait(Duration::from_secs(10), "the leave announced", |p| {
+        (p.eval("window.dais.state.announcements.some(a => a.event === 'left')") == true)
+            .then_some(())
+    });
+}
+
+#[test]
+fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_people() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"), "");
+    let cid = conference(
+        &api,
+        json!({"topic": "Panel", "owner": "chair", "type": 3, "max_participants": 6,
+               "max_podiums": 2, "allow_guests": true, "host_pin": "8642"}),
+    );
+    let mona = Browser::launch(Fake::new(BLUE));
+    let mut m = mona.page();
+    join_with_pin(&mut m, &d, &cid, "Mona", "8642");
+    let gus = Browser::launch(Fake::new(GREEN));
+    let mut g = gus.page();
+    join_with_pin(&mut g, &d, &cid, "Gus", "");
+    for p in [&mut m, &mut g] {
+        p.wait(Duration::from_secs(30), "admitted", |p| {
+            (phase(p) == "admitted").then_some(())
+        });
+    }
+    m.wait(Duration::from_secs(10), "Gus in Mona's list", |p| {
+        (roster_entry(p, "Gus")["state"] == "admitted").then_some(())
+    });
+    assert_eq!(roster_entry(&mut m, "Gus")["podium"], false);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!sees(&mut m, GREEN), "off the podium, Gus is not forwarded");
+
+    // The moderator puts Gus on the podium from her list.
+    let click = |p: &mut Page, label: &str| {
+        p.eval(&format!(
+            "[...document.querySelectorAll('#people button')].find(b => b.getAttribute('aria-label') === {label:?}).click()"
+        ));
+    };
+    click(&mut m, "Put Gus on the podium");
+    m.wait(Duration::from_secs(40), "Gus's picture at Mona", |p| {
+        sees(p, GREEN).then_some(())
+    });
+    assert_eq!(roster_entry(&mut g, "Gus")["podium"], true);
+
+    // And takes him off again: his tile goes away.
+    click(&mut m, "Take Gus off the podium");
+    m.wait(Duration::from_secs(20), "Gus's slot emptied", |p| {
+        (p.eval("Object.values(window.dais.state.tracks).some(t => t.displayName === 'Gus')")
+            == false)
+            .then_some(())
+    });
+    // A participant may not move anyone.
+    g.eval("window.dais.send({type: 'podium', id: window.dais.state.participantId, on: true})");
+    g.wait(Duration::from_secs(10), "the refusal", |p| {
+        (p.eval("window.dais.state.errors.length") != 0).then_some(())
+    });
+    assert_eq!(roster_entry(&mut m, "Gus")["podium"], false);
+}

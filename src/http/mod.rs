@@ -100,6 +100,7 @@ async fn status(State(app): State<App>) -> Response {
             "restarts": s.camera_restarts.load(Ordering::Relaxed),
             "micLevelDb": s.mic_level_db.lock().ok().and_then(|m| *m),
             "remoteLevelsDb": s.remote_levels_db.lock().map(|m| m.clone()).unwrap_or_default(),
+            "remoteFramesDecoded": s.remote_frames_decoded.load(Ordering::Relaxed),
         })
     });
     let panel = sh.panel_stats.get().map(|p| {

@@ -69,6 +69,8 @@ pub struct RoomStats {
     pub remote_levels_db: Mutex<HashMap<String, f64>>,
     /// The last frame of each remote video track (RGBA), by track id.
     pub remote_frames: Mutex<HashMap<String, gst::Sample>>,
+    /// Decoded frames received from far ends, all tracks together.
+    pub remote_frames_decoded: AtomicU64,
 }
 
 /// Which input a selector is on.

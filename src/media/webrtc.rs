@@ -820,6 +820,7 @@ impl Session {
                         && let Some(caps) = p.current_caps()
                         && let Ok(mut frames) = st.remote_frames.lock()
                     {
+                        st.remote_frames_decoded.fetch_add(1, Ordering::Relaxed);
                         frames.insert(
                             tid.clone(),
                             gst::Sample::builder().buffer(buf).caps(&caps).build(),
