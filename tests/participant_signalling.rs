@@ -199,3 +199,90 @@ fn refusals_carry_reasons_and_link_tokens_are_single_use() {
     let (code, _) = common::get_bytes(&d.url("/webrtc/assets/../../etc/passwd"));
     assert_eq!(code, 404);
 }
+
+#[test]
+fn the_room_answers_an_invitation_from_the_rest_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"));
+    let mut c = d.control();
+    // Asleep behind the TV: the invitation wakes it.
+    assert_eq!(c.call(json!({"method": "standby"}))["ok"], true);
+    let cid = conference(
+        &api,
+        json!({"topic": "Call the room", "owner": "chair", "type": 0}),
+    );
+    let (code, r) = api.post(
+        &format!("/api/v3.11/conferences/{cid}/invite"),
+        &json!({"participants": ["room"]}),
+    );
+    assert_eq!(code, 200, "{r}");
+    common::eventually(
+        Duration::from_secs(15),
+        "the room in the conference",
+        || {
+            let st = c.call(json!({"method": "getAppState"}));
+            (st["result"]["activity"] == "conference"
+                && st["result"]["conference"]["cid"] == cid.as_str())
+            .then_some(())
+        },
+    );
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
+    assert_eq!(body["participants"][0]["id"], "room", "{body}");
+
+    // A conference that invites the room when it starts (auto_invite).
+    assert_eq!(c.call(json!({"method": "hangUp"}))["ok"], true);
+    let (code, r) = api.post(
+        "/api/v3.11/conferences",
+        &json!({"topic": "Daily", "owner": "chair", "type": 0, "auto_invite": true,
+                "invitations": ["room"]}),
+    );
+    assert_eq!(code, 200, "{r}");
+    let daily = r["conference"]["id"].as_str().unwrap().to_string();
+    let (code, r) = api.post(&format!("/api/v3.11/conferences/{daily}/run"), &json!({}));
+    assert_eq!(code, 200, "{r}");
+    common::eventually(Duration::from_secs(15), "the room in the daily", || {
+        let st = c.call(json!({"method": "getAppState"}));
+        (st["result"]["conference"]["cid"] == daily.as_str()).then_some(())
+    });
+}
+
+#[test]
+fn rights_hold_on_the_chat_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"));
+    let cid = conference(
+        &api,
+        json!({"topic": "Quiet guests", "owner": "chair", "type": 0, "allow_guests": true,
+               "host_pin": "8642", "rights": {"guest": {"chat_send": false}}}),
+    );
+    // A user-side participant (an API client bringing its own participant).
+    let mut host = Ws::open(&d);
+    host.send_text(
+        &json!({"type": "join", "cid": cid, "accessToken": api.token.clone().unwrap(),
+                "participantId": "desk", "displayName": "Front desk"})
+        .to_string(),
+    );
+    assert_eq!(host.until("joined")["state"], "admitted");
+    let mut guest = Ws::open(&d);
+    guest.send_text(&json!({"type": "join", "cid": cid, "displayName": "Gus"}).to_string());
+    assert_eq!(guest.until("joined")["state"], "admitted");
+
+    guest.send_text(&json!({"type": "chat", "text": "psst"}).to_string());
+    let r = guest.until("error");
+    assert_eq!(r["code"], "forbidden", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("chat_send"), "{r}");
+    host.send_text(&json!({"type": "chat", "text": "Agenda: one item"}).to_string());
+    let r = guest.until("chat");
+    assert_eq!(r["message"]["text"], "Agenda: one item", "{r}");
+    // The refused message was never stored: a late joiner sees only the host's.
+    let mut late = Ws::open(&d);
+    late.send_text(&json!({"type": "join", "cid": cid, "displayName": "Lea"}).to_string());
+    let h = late.until("chatHistory");
+    let texts: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Agenda: one item"], "{h}");
+}

@@ -112,6 +112,10 @@ pub(super) async fn run_loop(
                     }
                 });
             }
+            AppEvent::Server(ServerEvent::Invited { cid, ids }) => {
+                l.invited(cid, ids).await;
+                l.sync_camera().await;
+            }
             AppEvent::Server(ev) => {
                 l.server_event(ev);
                 l.sync_camera().await;
@@ -1121,6 +1125,35 @@ impl Loop {
 
     /// Follows what the server does to the room's conference (the call
     /// reports the rest).
+    /// A conference on this dais invites the room: it joins when it is
+    /// free (idle or in standby, which it leaves) and answering is on.
+    async fn invited(&mut self, cid: String, ids: Vec<String>) {
+        let me = self.room_id();
+        if !ids.iter().any(|i| i == &me) || !self.shared.settings.conference.answer_invitations {
+            return;
+        }
+        let busy = {
+            let st = self.state.borrow();
+            st.conference.is_some() || !matches!(st.activity, Activity::Idle | Activity::Standby)
+        };
+        if busy {
+            tracing::info!(conference = %cid, "invited while busy; not joining");
+            return;
+        }
+        // Waking is what joining needs; the join then sets the activity.
+        self.state.send_modify(|st| {
+            if st.activity == Activity::Standby {
+                st.activity = Activity::Idle;
+            }
+        });
+        match self.join(cid.clone(), None, None, None).await {
+            Ok(_) => tracing::info!(conference = %cid, "joined on invitation"),
+            Err(e) => {
+                tracing::warn!(conference = %cid, error = %e.message, "could not join on invitation")
+            }
+        }
+    }
+
     fn server_event(&mut self, ev: ServerEvent) {
         let Some(c) = self.state.borrow().conference.clone() else {
             return;

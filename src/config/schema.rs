@@ -465,6 +465,9 @@ pub struct ConferenceSettings {
     pub smart_attack_ms: u32,
     /// Smart meeting: silence before a speaker gives up the podium.
     pub smart_release_seconds: u32,
+    /// Join by itself when a conference on this dais invites the room
+    /// (an API invite, or `auto_invite` at the start) and the room is free.
+    pub answer_invitations: bool,
     /// Other dais servers (`trueconf:\c\CID@host#vcs`): one of their API
     /// clients.
     pub servers: Vec<RemoteServerSettings>,
@@ -478,6 +481,7 @@ impl Default for ConferenceSettings {
             jitter_ms: 40,
             smart_attack_ms: 800,
             smart_release_seconds: 10,
+            answer_invitations: true,
             servers: Vec::new(),
         }
     }

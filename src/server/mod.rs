@@ -112,6 +112,12 @@ pub enum ServerEvent {
         cid: String,
         id: String,
     },
+    /// People were invited into a running conference (by the API, or by
+    /// `auto_invite` when it started): their endpoints should join.
+    Invited {
+        cid: String,
+        ids: Vec<String>,
+    },
 }
 
 /// The longest chat message, in characters.
@@ -357,6 +363,7 @@ impl Server {
                 cid,
                 by: Trigger::Api,
             });
+            self.auto_invite(&conf);
         }
         // Only scheduled conferences concern the scheduler; waking it for a
         // virtual room would cost a scan of every conference per create.
@@ -443,10 +450,13 @@ impl Server {
         }
         self.emit(ServerEvent::Updated { cid: cid.clone() });
         match (old.state, new.state) {
-            (RunState::Stopped, RunState::Running) => self.emit(ServerEvent::Started {
-                cid: cid.clone(),
-                by,
-            }),
+            (RunState::Stopped, RunState::Running) => {
+                self.emit(ServerEvent::Started {
+                    cid: cid.clone(),
+                    by,
+                });
+                self.auto_invite(&new);
+            }
             (RunState::Running, RunState::Stopped) => self.emit(ServerEvent::Stopped {
                 cid: cid.clone(),
                 by,
@@ -960,6 +970,7 @@ impl Server {
         people: Vec<crate::conference::Invitation>,
     ) -> Result<Vec<crate::conference::Invitation>, ServerError> {
         let _w = self.inner.writes.lock().await;
+        let people_ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
         let (old, next, added) = {
             let book = self.read();
             let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
@@ -991,11 +1002,29 @@ impl Server {
             .map_err(ServerError::from)?;
             (e.conf.clone(), next, added)
         };
-        if added.is_empty() {
-            return Ok(added);
+        let running = old.state == RunState::Running;
+        let ids: Vec<String> = people_ids;
+        if !added.is_empty() {
+            self.commit_change(&old, next, Trigger::Api).await?;
         }
-        self.commit_change(&old, next, Trigger::Api).await?;
+        // Inviting again into a running conference calls again.
+        if running && !ids.is_empty() {
+            self.emit(ServerEvent::Invited {
+                cid: cid.to_string(),
+                ids,
+            });
+        }
         Ok(added)
+    }
+
+    /// A conference that starts with `auto_invite` calls its invitees.
+    fn auto_invite(&self, conf: &Conference) {
+        if conf.auto_invite && !conf.invitations.is_empty() {
+            self.emit(ServerEvent::Invited {
+                cid: conf.id.to_string(),
+                ids: conf.invitations.iter().map(|i| i.id.clone()).collect(),
+            });
+        }
     }
 
     pub async fn uninvite(&self, who: &Principal, cid: &str, id: &str) -> Result<(), ServerError> {
