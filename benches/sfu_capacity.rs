@@ -8,7 +8,7 @@
 //! The generator shares the machine's two cores with the server, so the
 //! saturation point is the machine's, and the generator's CPU is printed
 //! beside the server's. `DAIS_BENCH_JITTER_MS` sets the server's
-//! `[conference] jitter_ms` for a run.
+//! `[conference] jitter_ms` for a run; `DAIS_BENCH_STEPS=4,8` picks the sizes.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -323,6 +323,29 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// UDP datagrams the kernel dropped because a socket's receive buffer was
+/// full (IPv4 and IPv6), machine-wide.
+fn socket_drops() -> u64 {
+    let v4 = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut lines = v4.lines().filter(|l| l.starts_with("Udp:"));
+    let v4 = match (lines.next(), lines.next()) {
+        (Some(h), Some(v)) => h
+            .split_whitespace()
+            .zip(v.split_whitespace())
+            .find(|(k, _)| *k == "RcvbufErrors")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let v6 = std::fs::read_to_string("/proc/net/snmp6")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Udp6RcvbufErrors"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0u64);
+    v4 + v6
+}
+
 fn media(d: &Dais) -> Value {
     d.status()["conferenceMedia"].clone()
 }
@@ -338,6 +361,7 @@ fn main() {
     let clip = Arc::new(clip());
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+
     // SAFETY: set before any thread of ours reads the environment.
     unsafe { std::env::set_var("DAIS_TEST_LOG", "warn") };
     let mut s = Start::new(&data);
@@ -407,8 +431,14 @@ fn main() {
         clip.video.len(),
         bits as f64 / (clip.video.len() as f64 / 30.0) / 1e6
     );
+    let rmem = std::fs::read_to_string("/proc/sys/net/core/rmem_default").unwrap_or_default();
     println!(
-        "{:>4} {:>10} {:>10} {:>10} {:>11} {:>11} {:>8} {:>9} {:>10}",
+        "  (sock drops/s = datagrams the kernel dropped on full receive buffers, machine-wide; \
+         net.core.rmem_default here is {} bytes, systemd/dais.sysctl.conf raises it on the appliance)",
+        rmem.trim()
+    );
+    println!(
+        "{:>4} {:>10} {:>10} {:>10} {:>11} {:>11} {:>8} {:>9} {:>10} {:>12}",
         "N",
         "server CPU",
         "sent/s",
@@ -417,11 +447,17 @@ fn main() {
         "delivered/s",
         "loss up",
         "loss down",
-        "gen. CPU"
+        "gen. CPU",
+        "sock drops/s"
     );
     let me = std::process::id();
     let mut last_fwd = 0.0;
-    for &n in STEPS {
+    // DAIS_BENCH_STEPS="4,8" runs only those sizes.
+    let steps: Vec<usize> = std::env::var("DAIS_BENCH_STEPS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| STEPS.to_vec());
+    for &n in &steps {
         let have = parties.lock().unwrap().len();
         for i in have..n {
             let (tx, rx) = mpsc::channel();
@@ -444,6 +480,7 @@ fn main() {
             std::thread::sleep(Duration::from_millis(100));
         }
         std::thread::sleep(WARM_UP);
+        let k0 = socket_drops();
         let (c0, g0, m0, r0, s0) = (
             cpu_seconds(d.child.id()),
             cpu_seconds(me),
@@ -454,6 +491,7 @@ fn main() {
         let t = Instant::now();
         std::thread::sleep(MEASURE);
         let secs = t.elapsed().as_secs_f64();
+        let k1 = socket_drops();
         let (c1, g1, m1, r1, s1) = (
             cpu_seconds(d.child.id()),
             cpu_seconds(me),
@@ -477,9 +515,10 @@ fn main() {
         let (up, down) = (pct(inn, out), pct(got, fwd));
         let cpu = (c1 - c0) / secs * 100.0;
         let gen_cpu = (g1 - g0) / secs * 100.0;
+        let drops = (k1 - k0) as f64 / secs;
         println!(
-            "{n:>4} {:>9.0}% {:>10.0} {:>10.0} {:>11.0} {:>11.0} {:>7.2}% {:>8.2}% {:>9.0}%",
-            cpu, out, inn, fwd, got, up, down, gen_cpu
+            "{n:>4} {:>9.0}% {:>10.0} {:>10.0} {:>11.0} {:>11.0} {:>7.2}% {:>8.2}% {:>9.0}% {:>12.0}",
+            cpu, out, inn, fwd, got, up, down, gen_cpu, drops
         );
         if up > 5.0 || down > 5.0 || cpu + gen_cpu > 185.0 || fwd < last_fwd {
             println!(
