@@ -124,6 +124,22 @@ pub enum Command {
     Accept,
     Reject,
     HangUp,
+    /// Moderating the conference the room is in (it must be its owner,
+    /// moderator or operator): let someone in from the waiting room...
+    Admit {
+        participant_id: String,
+    },
+    /// ... everyone waiting ...
+    AdmitAll,
+    /// ... send someone back to the waiting room ...
+    ToWaitingRoom {
+        participant_id: String,
+    },
+    /// ... or move someone on or off the podium.
+    Podium {
+        participant_id: String,
+        on: bool,
+    },
     /// Speaker volume, 0 to 100.
     SetVolume {
         volume: u8,
@@ -194,6 +210,10 @@ impl Command {
             Command::Accept => "accept",
             Command::Reject => "reject",
             Command::HangUp => "hangUp",
+            Command::Admit { .. } => "admit",
+            Command::AdmitAll => "admitAll",
+            Command::ToWaitingRoom { .. } => "toWaitingRoom",
+            Command::Podium { .. } => "podium",
             Command::SetVolume { .. } => "setVolume",
             Command::SetLayout { .. } => "setLayout",
             Command::MuteMicrophone => "muteMicrophone",
@@ -231,6 +251,13 @@ impl Command {
         match self {
             Command::SetVolume { volume } if *volume > 100 => {
                 bad(format!("volume: 0 to 100, got {volume}"))
+            }
+            Command::Admit { participant_id }
+            | Command::ToWaitingRoom { participant_id }
+            | Command::Podium { participant_id, .. }
+                if participant_id.is_empty() || participant_id.len() > 128 =>
+            {
+                bad("participantId: 1 to 128 characters".into())
             }
             Command::CameraPreset { preset, .. } if !(1..=35).contains(preset) => {
                 bad(format!("preset: 1 to 35, got {preset}"))
@@ -415,6 +442,14 @@ mod tests {
             Command::Wake,
             Command::Standby,
             Command::HangUp,
+            Command::AdmitAll,
+            Command::Admit {
+                participant_id: "guest:1".into(),
+            },
+            Command::Podium {
+                participant_id: "ann".into(),
+                on: true,
+            },
             Command::SetVolume { volume: 5 },
             Command::CameraPreset {
                 action: PresetAction::Recall,

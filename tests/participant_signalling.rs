@@ -286,3 +286,45 @@ fn rights_hold_on_the_chat_path() {
         .collect();
     assert_eq!(texts, ["Agenda: one item"], "{h}");
 }
+
+#[test]
+fn the_room_admits_from_the_waiting_room_over_the_control_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"));
+    let cid = conference(
+        &api,
+        json!({"topic": "Interviews", "owner": "room", "type": 3, "allow_guests": true,
+               "waiting_room_enabled": true}),
+    );
+    let mut c = d.control();
+    // Not in the conference yet: nothing to moderate.
+    let r = c.call(json!({"method": "admitAll"}));
+    assert_eq!(r["error"]["code"], "conflict", "{r}");
+    let r = c.send_line(&format!("trueconf:\\c\\{cid}"));
+    assert_eq!(r["ok"], true, "{r}");
+
+    let mut gus = Ws::open(&d);
+    gus.send_text(&json!({"type": "join", "cid": cid, "displayName": "Gus"}).to_string());
+    let j = gus.until("joined");
+    assert_eq!(j["state"], "waiting", "{j}");
+    let id = j["participantId"].as_str().unwrap().to_string();
+
+    let r = c.call(json!({"method": "admit", "participantId": "nobody"}));
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+    common::eventually(Duration::from_secs(10), "Gus in the room's roster", || {
+        let r = c.call(json!({"method": "admit", "participantId": id}));
+        (r["ok"] == true).then_some(())
+    });
+    let s = gus.until("state");
+    assert_eq!(s["state"], "admitted", "{s}");
+    let r = c.call(json!({"method": "podium", "participantId": id, "on": true}));
+    assert_eq!(r["ok"], true, "{r}");
+    common::eventually(Duration::from_secs(10), "Gus on the podium", || {
+        let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
+        body["participants"]
+            .as_array()?
+            .iter()
+            .any(|p| p["id"] == id.as_str() && p["podium"] == true)
+            .then_some(())
+    });
+}

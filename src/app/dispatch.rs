@@ -371,6 +371,17 @@ impl Loop {
                 Err(err(ErrorCode::Conflict, "there is no incoming call"))
             }
             Command::HangUp => self.hang_up().await,
+            Command::Admit { participant_id } => {
+                self.moderate(ClientMsg::Admit { id: participant_id })
+            }
+            Command::AdmitAll => self.moderate(ClientMsg::AdmitAll),
+            Command::ToWaitingRoom { participant_id } => {
+                self.moderate(ClientMsg::ToWaitingRoom { id: participant_id })
+            }
+            Command::Podium { participant_id, on } => self.moderate(ClientMsg::Podium {
+                id: participant_id,
+                on,
+            }),
             Command::SetVolume { volume } => {
                 // The card's own mixer when the speaker has one (the
                 // pipeline then passes sound at full level), else software.
@@ -1036,6 +1047,42 @@ impl Loop {
             };
             st.close_after_call = false;
         });
+    }
+
+    /// A moderator action in the room's conference, carried out by the
+    /// conference server (which checks the room's role and answers a
+    /// refusal as a problem on the call).
+    fn moderate(&self, msg: ClientMsg) -> Result<Reply, CommandError> {
+        let st = self.state.borrow();
+        let Some(conf) = &st.conference else {
+            return Err(err(ErrorCode::Conflict, "the room is not in a conference"));
+        };
+        if !matches!(conf.role.as_str(), "owner" | "moderator" | "operator") {
+            return Err(err(
+                ErrorCode::Refused,
+                format!(
+                    "the room is {} in conference {}; only its owner, moderators and operators may do this",
+                    conf.role, conf.cid
+                ),
+            ));
+        }
+        if let ClientMsg::Admit { id }
+        | ClientMsg::ToWaitingRoom { id }
+        | ClientMsg::Podium { id, .. } = &msg
+            && !conf.participants.iter().any(|p| &p.id == id)
+        {
+            return Err(err(
+                ErrorCode::NotFound,
+                format!("participantId: {id} is not in conference {}", conf.cid),
+            ));
+        }
+        match &self.call {
+            Some((_, call)) => {
+                call.send(msg);
+                Ok(Reply::Done)
+            }
+            None => Err(err(ErrorCode::Conflict, "the room is not in a conference")),
+        }
     }
 
     fn roster_media(&self, mic: Option<bool>, cam: Option<bool>) {
