@@ -1,12 +1,14 @@
-//! The Home screen's controller: room name, clock, status, camera preview,
-//! and how to reach the room.
+//! The Home and in-conference screens' controller: room name, clock,
+//! status, camera preview, how to reach the room, joining by conference ID,
+//! and the conference the room is in (people, waiting room, podium, the
+//! room's own microphone and camera).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use slint::{ComponentHandle, Model, ModelRc, SharedPixelBuffer, VecModel};
 
-use super::{AppWindow, Endpoint, PanelStats, RoomApi};
+use super::{AppWindow, Dispatch, Endpoint, PanelStats, Person, RoomApi};
 use crate::app::{Activity, App, AppState};
 use crate::command::{Command, Source};
 use crate::media::{PreviewState, RgbFrame};
@@ -25,23 +27,31 @@ impl Drop for Home {
 
 impl Home {
     pub fn attach(ui: &AppWindow, app: App, rt: tokio::runtime::Handle) -> Self {
-        let api = ui.global::<RoomApi>();
-
-        let dispatch = |command: Command| {
-            let app = app.clone();
-            let rt = rt.clone();
-            move || {
-                let app = app.clone();
-                let command = command.clone();
-                rt.spawn(async move {
-                    if let Err(e) = app.dispatch(command, Source::Panel).await {
+        let weak = ui.as_weak();
+        let dispatcher = app.clone();
+        let handle = rt.clone();
+        let dispatch: Dispatch = Arc::new(move |command: Command| {
+            let app = dispatcher.clone();
+            let weak = weak.clone();
+            handle.spawn(async move {
+                let joining = matches!(command, Command::JoinConference { .. });
+                let notice = match app.dispatch(command, Source::Panel).await {
+                    Ok(_) => String::new(),
+                    Err(e) => {
                         tracing::warn!(error = %e, "panel command refused");
+                        e.message
                     }
+                };
+                let _ = weak.upgrade_in_event_loop(move |ui| {
+                    let api = ui.global::<RoomApi>();
+                    if joining && notice.is_empty() {
+                        api.set_cid_entry("".into());
+                    }
+                    api.set_notice(notice.into());
                 });
-            }
-        };
-        api.on_standby(dispatch(Command::Standby));
-        api.on_wake(dispatch(Command::Wake));
+            });
+        });
+        wire(ui, dispatch);
 
         let clock = slint::Timer::default();
         let weak = ui.as_weak();
@@ -60,15 +70,13 @@ impl Home {
             tick,
         );
 
-        show_state(&api, &app.state());
+        show(ui, &app.state());
         let mut rx = app.watch();
         let weak = ui.as_weak();
         let feed = rt.spawn(async move {
             while rx.changed().await.is_ok() {
                 let st = rx.borrow_and_update().clone();
-                let ok = weak.upgrade_in_event_loop(move |ui| {
-                    show_state(&ui.global::<RoomApi>(), &st);
-                });
+                let ok = weak.upgrade_in_event_loop(move |ui| show(&ui, &st));
                 if ok.is_err() {
                     break;
                 }
@@ -78,6 +86,119 @@ impl Home {
             _clock: clock,
             feed,
         }
+    }
+}
+
+/// Turns the UI's callbacks into commands for `dispatch`. The UI keeps no
+/// room state of its own: toggles read what the app last published.
+pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
+    let api = ui.global::<RoomApi>();
+    let send = |c: Command| {
+        let d = dispatch.clone();
+        move || d(c.clone())
+    };
+    api.on_standby(send(Command::Standby));
+    api.on_wake(send(Command::Wake));
+    api.on_leave(send(Command::HangUp));
+    api.on_admit_all(send(Command::AdmitAll));
+    let d = dispatch.clone();
+    api.on_join_cid(move |cid| {
+        let cid = cid.trim().to_string();
+        if !cid.is_empty() {
+            d(Command::JoinConference {
+                cid,
+                server: None,
+                pin: None,
+                guest: None,
+            });
+        }
+    });
+    api.on_trim_last(|s| {
+        let mut s = s.to_string();
+        s.pop();
+        s.into()
+    });
+    let d = dispatch.clone();
+    let weak = ui.as_weak();
+    api.on_toggle_mic(move || {
+        let Some(ui) = weak.upgrade() else { return };
+        d(if ui.global::<RoomApi>().get_mic_muted() {
+            Command::UnmuteMicrophone
+        } else {
+            Command::MuteMicrophone
+        });
+    });
+    let d = dispatch.clone();
+    let weak = ui.as_weak();
+    api.on_toggle_camera(move || {
+        let Some(ui) = weak.upgrade() else { return };
+        d(if ui.global::<RoomApi>().get_camera_off() {
+            Command::UnmuteCamera
+        } else {
+            Command::MuteCamera
+        });
+    });
+    let d = dispatch.clone();
+    api.on_admit(move |id| {
+        d(Command::Admit {
+            participant_id: id.to_string(),
+        })
+    });
+    let d = dispatch;
+    api.on_podium(move |id, on| {
+        d(Command::Podium {
+            participant_id: id.to_string(),
+            on,
+        })
+    });
+}
+
+/// Shows `st` on every screen.
+pub fn show(ui: &AppWindow, st: &AppState) {
+    let api = ui.global::<RoomApi>();
+    show_state(&api, st);
+    show_conference(&api, st);
+}
+
+fn show_conference(api: &RoomApi<'_>, st: &AppState) {
+    api.set_mic_muted(st.audio.mic_muted);
+    api.set_camera_off(st.camera.muted);
+    let Some(c) = &st.conference else {
+        if api.get_participants().row_count() > 0 {
+            api.set_participants(ModelRc::new(VecModel::from(Vec::<Person>::new())));
+        }
+        api.set_waiting_count(0);
+        return;
+    };
+    api.set_conference_topic(c.topic.as_str().into());
+    api.set_conference_cid(c.cid.as_str().into());
+    api.set_conference_mode(c.mode.as_str().into());
+    api.set_manages(matches!(
+        c.role.as_str(),
+        "owner" | "moderator" | "operator"
+    ));
+    // Waiting people first (they need a decision), then the room, then
+    // everyone else in roster order.
+    let mut people: Vec<Person> = c
+        .participants
+        .iter()
+        .map(|p| Person {
+            id: p.id.as_str().into(),
+            name: p.display_name.as_str().into(),
+            role: p.role.as_str().into(),
+            waiting: p.state == "waiting",
+            podium: p.podium,
+            muted: p.mic_muted,
+            me: p.id == c.participant_id,
+        })
+        .collect();
+    people.sort_by_key(|p| (!p.waiting, !p.me));
+    api.set_waiting_count(people.iter().filter(|p| p.waiting).count() as i32);
+    let current = api.get_participants();
+    let same = current.row_count() == people.len()
+        && current.iter().zip(people.iter()).all(|(a, b)| a == *b);
+    if !same {
+        api.set_participants(ModelRc::new(VecModel::from(people)));
     }
 }
 

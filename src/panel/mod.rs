@@ -14,6 +14,8 @@
 mod headless;
 mod home;
 
+pub use home::{show, wire};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -34,6 +36,10 @@ pub enum PanelError {
     #[error("the panel thread could not start: {0}")]
     Thread(String),
 }
+
+/// Where the panel's commands go: the app's one dispatcher on the
+/// appliance, a recorder in tests.
+pub type Dispatch = Arc<dyn Fn(crate::command::Command) + Send + Sync>;
 
 /// A rendered frame of the panel (headless backend).
 #[derive(Clone)]

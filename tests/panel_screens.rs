@@ -1,0 +1,174 @@
+//! The panel's screens driven like a person would: controls found by their
+//! accessible labels and pressed, the commands they issue checked, and the
+//! screen that follows the app's published state checked (Slint's testing
+//! backend; no window).
+
+use std::sync::{Arc, Mutex};
+
+use dais::app::state::InConference;
+use dais::app::{Activity, AppState};
+use dais::command::Command;
+use dais::panel::{AppWindow, show, wire};
+use dais::sfu::client::Participant;
+use i_slint_backend_testing::ElementHandle;
+
+type Log = Arc<Mutex<Vec<Command>>>;
+
+fn panel() -> (AppWindow, Log) {
+    i_slint_backend_testing::init_no_event_loop();
+    let ui = AppWindow::new().unwrap();
+    let log: Log = Arc::default();
+    let l = log.clone();
+    wire(&ui, Arc::new(move |c| l.lock().unwrap().push(c)));
+    (ui, log)
+}
+
+fn find(ui: &AppWindow, label: &str) -> Option<ElementHandle> {
+    ElementHandle::find_by_accessible_label(ui, label).next()
+}
+
+fn press(ui: &AppWindow, label: &str) {
+    find(ui, label)
+        .unwrap_or_else(|| panic!("no control labelled {label:?} on this screen"))
+        .invoke_accessible_default_action();
+}
+
+fn idle() -> AppState {
+    let mut st = AppState::new("Boardroom".into(), "virtual".into(), 0);
+    st.activity = Activity::Idle;
+    st
+}
+
+fn person(id: &str, name: &str, role: &str, state: &str) -> Participant {
+    Participant {
+        id: id.into(),
+        display_name: name.into(),
+        role: role.into(),
+        guest: id.starts_with("guest:"),
+        state: state.into(),
+        reason: (state == "waiting").then(|| "waiting_room".into()),
+        podium: false,
+        mic_muted: false,
+        camera_off: false,
+        sharing: false,
+    }
+}
+
+fn in_conference(role: &str) -> AppState {
+    let mut st = idle();
+    st.activity = Activity::Conference;
+    st.conference = Some(InConference {
+        cid: "4154248070".into(),
+        topic: "Weekly review".into(),
+        mode: "S|L".into(),
+        participant_id: "room".into(),
+        role: role.into(),
+        state: "admitted".into(),
+        reason: None,
+        server: None,
+        participants: vec![
+            person("room", "Boardroom", role, "admitted"),
+            person("ann", "Ann Smith", "speaker", "admitted"),
+            person("guest:9", "Gus", "participant", "waiting"),
+        ],
+        chat: Vec::new(),
+    });
+    st
+}
+
+#[test]
+fn joining_by_conference_id_from_the_keypad() {
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    for d in ["4", "1", "5", "9"] {
+        press(&ui, &format!("Digit {d}"));
+    }
+    press(&ui, "Delete last digit");
+    for d in ["4", "2", "4", "8", "0", "7", "0"] {
+        press(&ui, &format!("Digit {d}"));
+    }
+    let entry = find(&ui, "Conference ID").unwrap();
+    assert_eq!(entry.accessible_value().unwrap(), "4154248070");
+    assert!(log.lock().unwrap().is_empty(), "typing issues no command");
+    press(&ui, "Join conference");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![Command::JoinConference {
+            cid: "4154248070".into(),
+            server: None,
+            pin: None,
+            guest: None,
+        }]
+    );
+}
+
+#[test]
+fn an_empty_keypad_joins_nothing() {
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    press(&ui, "Delete last digit");
+    press(&ui, "Join conference");
+    assert!(log.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_conference_screen_follows_the_state_and_moderates() {
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    assert!(find(&ui, "Digit 1").is_some());
+    // A conference joined from anywhere (the control network, say) takes
+    // the panel to the conference screen.
+    show(&ui, &in_conference("owner"));
+    assert!(find(&ui, "Digit 1").is_none(), "the keypad is gone");
+    for who in [
+        "Participant Boardroom",
+        "Participant Ann Smith",
+        "Participant Gus",
+    ] {
+        assert!(find(&ui, who).is_some(), "{who} listed");
+    }
+    press(&ui, "Admit Gus");
+    press(&ui, "Admit everyone waiting");
+    press(&ui, "Put Ann Smith on the podium");
+    press(&ui, "Mute microphone");
+    press(&ui, "Turn camera off");
+    press(&ui, "Leave conference");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::Admit {
+                participant_id: "guest:9".into()
+            },
+            Command::AdmitAll,
+            Command::Podium {
+                participant_id: "ann".into(),
+                on: true
+            },
+            Command::MuteMicrophone,
+            Command::MuteCamera,
+            Command::HangUp,
+        ]
+    );
+    // The microphone button follows the published state, whoever muted.
+    let mut st = in_conference("owner");
+    st.audio.mic_muted = true;
+    show(&ui, &st);
+    press(&ui, "Unmute microphone");
+    assert_eq!(log.lock().unwrap().last(), Some(&Command::UnmuteMicrophone));
+
+    // Leaving (from any input) brings Home back.
+    show(&ui, &idle());
+    assert!(find(&ui, "Digit 1").is_some());
+    assert!(find(&ui, "Participant Gus").is_none());
+}
+
+#[test]
+fn a_participant_room_gets_no_moderator_controls() {
+    let (ui, _) = panel();
+    show(&ui, &in_conference("speaker"));
+    assert!(find(&ui, "Participant Gus").is_some());
+    assert!(find(&ui, "Admit Gus").is_none());
+    assert!(find(&ui, "Admit everyone waiting").is_none());
+    assert!(find(&ui, "Put Ann Smith on the podium").is_none());
+    assert!(find(&ui, "Leave conference").is_some());
+}
