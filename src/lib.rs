@@ -18,6 +18,7 @@ pub mod config;
 pub mod control;
 pub mod devices;
 pub mod http;
+pub mod input;
 pub mod media;
 pub mod panel;
 pub mod server;

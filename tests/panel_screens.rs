@@ -8,19 +8,57 @@ use std::sync::{Arc, Mutex};
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState};
 use dais::command::Command;
-use dais::panel::{AppWindow, show, wire};
+use dais::input::keys::{DOWN, UP};
+use dais::input::{KeyEvent, Keys, Timing, evdev::load_keymap};
+use dais::panel::{AppWindow, Dispatch, FocusApi, RoomApi, apply_key, show, wire};
 use dais::sfu::client::Participant;
 use i_slint_backend_testing::ElementHandle;
+use slint::ComponentHandle;
+use std::time::Duration;
 
 type Log = Arc<Mutex<Vec<Command>>>;
 
 fn panel() -> (AppWindow, Log) {
+    let (ui, log, _) = panel_with_dispatch();
+    (ui, log)
+}
+
+fn panel_with_dispatch() -> (AppWindow, Log, Dispatch) {
     i_slint_backend_testing::init_no_event_loop();
     let ui = AppWindow::new().unwrap();
     let log: Log = Arc::default();
     let l = log.clone();
-    wire(&ui, Arc::new(move |c| l.lock().unwrap().push(c)));
-    (ui, log)
+    let dispatch: Dispatch = Arc::new(move |c| l.lock().unwrap().push(c));
+    wire(&ui, dispatch.clone());
+    (ui, log, dispatch)
+}
+
+/// A synthetic remote: taps of kernel key names, 150 ms apart, through the
+/// default keymap, applied to the panel.
+struct Remote {
+    keys: Keys,
+    t: Duration,
+    dispatch: Dispatch,
+}
+
+impl Remote {
+    fn new(dispatch: Dispatch) -> Self {
+        Remote {
+            keys: Keys::new(load_keymap(None).unwrap(), Timing::default()),
+            t: Duration::ZERO,
+            dispatch,
+        }
+    }
+
+    fn tap(&mut self, ui: &AppWindow, key: &str) {
+        let mut events: Vec<KeyEvent> = self.keys.feed(key, DOWN, self.t);
+        self.t += Duration::from_millis(80);
+        events.extend(self.keys.feed(key, UP, self.t));
+        self.t += Duration::from_millis(70);
+        for e in events {
+            apply_key(ui, e, &self.dispatch);
+        }
+    }
 }
 
 fn find(ui: &AppWindow, label: &str) -> Option<ElementHandle> {
@@ -171,4 +209,94 @@ fn a_participant_room_gets_no_moderator_controls() {
     assert!(find(&ui, "Admit everyone waiting").is_none());
     assert!(find(&ui, "Put Ann Smith on the podium").is_none());
     assert!(find(&ui, "Leave conference").is_some());
+}
+
+#[test]
+fn a_remote_walks_the_focus_from_home_to_joining_by_conference_id() {
+    let (ui, log, dispatch) = panel_with_dispatch();
+    ui.show().unwrap();
+    show(&ui, &idle());
+    let mut remote = Remote::new(dispatch);
+    // Digit keys type the ID; the remote's own keypad and a keyboard's
+    // number row both count.
+    for k in [
+        "KEY_NUMERIC_4",
+        "KEY_1",
+        "KEY_KP5",
+        "KEY_4",
+        "KEY_2",
+        "KEY_4",
+        "KEY_8",
+        "KEY_0",
+        "KEY_7",
+        "KEY_0",
+        "KEY_9",
+    ] {
+        remote.tap(&ui, k);
+    }
+    remote.tap(&ui, "KEY_BACKSPACE");
+    assert_eq!(ui.global::<RoomApi>().get_cid_entry(), "4154248070");
+    assert!(log.lock().unwrap().is_empty());
+
+    // Down walks the controls in order; the focus ring goes along.
+    let mut visited = Vec::new();
+    for _ in 0..40 {
+        remote.tap(&ui, "KEY_DOWN");
+        let f = ui.global::<FocusApi>().get_focused().to_string();
+        visited.push(f.clone());
+        if f == "Join conference" {
+            break;
+        }
+    }
+    assert_eq!(
+        visited.first().map(String::as_str),
+        Some("Digit 1"),
+        "{visited:?}"
+    );
+    assert_eq!(
+        visited.last().map(String::as_str),
+        Some("Join conference"),
+        "{visited:?}"
+    );
+    // Up goes back one.
+    remote.tap(&ui, "KEY_UP");
+    assert_eq!(ui.global::<FocusApi>().get_focused(), "Digit 0");
+    remote.tap(&ui, "KEY_DOWN");
+    remote.tap(&ui, "KEY_OK");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![Command::JoinConference {
+            cid: "4154248070".into(),
+            server: None,
+            pin: None,
+            guest: None,
+        }]
+    );
+}
+
+#[test]
+fn volume_mute_and_hang_up_keys_act_at_once() {
+    let (ui, log, dispatch) = panel_with_dispatch();
+    ui.show().unwrap();
+    let mut st = in_conference("owner");
+    st.audio.volume = 50;
+    show(&ui, &st);
+    let mut remote = Remote::new(dispatch);
+    remote.tap(&ui, "KEY_VOLUMEUP");
+    remote.tap(&ui, "KEY_VOLUMEUP");
+    remote.tap(&ui, "KEY_VOLUMEDOWN");
+    remote.tap(&ui, "KEY_MUTE");
+    remote.tap(&ui, "KEY_HANGUP_PHONE");
+    // Digits do nothing in a conference (no keypad there).
+    remote.tap(&ui, "KEY_5");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::SetVolume { volume: 55 },
+            Command::SetVolume { volume: 60 },
+            Command::SetVolume { volume: 55 },
+            Command::MuteMicrophone,
+            Command::HangUp,
+        ]
+    );
 }

@@ -17,6 +17,7 @@ use crate::media::{PreviewState, RgbFrame};
 pub struct Home {
     _clock: slint::Timer,
     feed: tokio::task::JoinHandle<()>,
+    dispatch: Dispatch,
 }
 
 impl Drop for Home {
@@ -51,7 +52,7 @@ impl Home {
                 });
             });
         });
-        wire(ui, dispatch);
+        wire(ui, dispatch.clone());
 
         let clock = slint::Timer::default();
         let weak = ui.as_weak();
@@ -85,7 +86,13 @@ impl Home {
         Self {
             _clock: clock,
             feed,
+            dispatch,
         }
+    }
+
+    /// Where this panel's commands go (the remote's keys use it too).
+    pub fn dispatch(&self) -> Dispatch {
+        self.dispatch.clone()
     }
 }
 
@@ -162,6 +169,7 @@ pub fn show(ui: &AppWindow, st: &AppState) {
 
 fn show_conference(api: &RoomApi<'_>, st: &AppState) {
     api.set_mic_muted(st.audio.mic_muted);
+    api.set_volume(st.audio.volume as i32);
     api.set_camera_off(st.camera.muted);
     let Some(c) = &st.conference else {
         if api.get_participants().row_count() > 0 {

@@ -13,8 +13,10 @@
 
 mod headless;
 mod home;
+mod keys;
 
 pub use home::{show, wire};
+pub use keys::apply as apply_key;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -73,6 +75,8 @@ pub struct PanelHandle {
     weak: slint::Weak<AppWindow>,
     thread: Option<thread::JoinHandle<()>>,
     pub stats: Arc<PanelStats>,
+    /// Ends the search for remotes and keyboards.
+    stop: Arc<AtomicBool>,
 }
 
 impl PanelHandle {
@@ -83,6 +87,7 @@ impl PanelHandle {
 
     /// Ends the panel's event loop and joins its thread.
     pub fn quit(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         let _ = slint::invoke_from_event_loop(|| {
             let _ = slint::quit_event_loop();
         });
@@ -92,6 +97,40 @@ impl PanelHandle {
             tracing::error!("panel thread panicked");
         }
     }
+}
+
+/// Reads remotes and keyboards (built-in keymap) and applies their keys to
+/// the panel on its event loop.
+fn remote_and_keyboard(ui: &AppWindow, dispatch: Dispatch, stop: Arc<AtomicBool>) {
+    let keymap = match crate::input::evdev::load_keymap(None) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "panel: no keymap; remotes and keyboards are ignored");
+            return;
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("dais-input-watch".into())
+        .spawn(move || crate::input::evdev::watch(keymap, tx, stop));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "panel: cannot watch for remotes and keyboards");
+        return;
+    }
+    let weak = ui.as_weak();
+    let _ = thread::Builder::new()
+        .name("dais-input-keys".into())
+        .spawn(move || {
+            for ev in rx {
+                let d = dispatch.clone();
+                if weak
+                    .upgrade_in_event_loop(move |ui| keys::apply(&ui, ev, &d))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
 }
 
 /// Which backend `auto` means here and now.
@@ -120,6 +159,8 @@ pub fn start(
     let (tx, rx) = mpsc::channel();
     let settings = settings.clone();
     let thread_stats = stats.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = stop.clone();
     let thread = thread::Builder::new()
         .name("dais-panel".into())
         .spawn(move || {
@@ -131,6 +172,7 @@ pub fn start(
                 }
             };
             let controller = home::Home::attach(&ui, app, rt);
+            remote_and_keyboard(&ui, controller.dispatch(), thread_stop.clone());
             let _ = tx.send(Ok(ui.as_weak()));
             if let Err(e) = ui.show() {
                 tracing::error!(error = %e, "panel: cannot show the window");
@@ -147,6 +189,7 @@ pub fn start(
             weak,
             thread: Some(thread),
             stats,
+            stop,
         }),
         Ok(Err(e)) => {
             let _ = thread.join();
