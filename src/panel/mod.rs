@@ -14,9 +14,11 @@
 mod headless;
 mod home;
 mod keys;
+mod offscreen;
 
 pub use home::{show, wire};
 pub use keys::apply as apply_key;
+pub use offscreen::OffscreenPanel;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
