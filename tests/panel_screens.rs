@@ -10,7 +10,7 @@ use dais::app::{Activity, AppState};
 use dais::command::Command;
 use dais::input::keys::{DOWN, UP};
 use dais::input::{KeyEvent, Keys, Timing, evdev::load_keymap};
-use dais::panel::{AppWindow, Dispatch, FocusApi, RoomApi, apply_key, show, wire};
+use dais::panel::{AppWindow, Dispatch, FocusApi, MeetApi, RoomApi, apply_key, show, wire};
 use dais::sfu::client::Participant;
 use i_slint_backend_testing::ElementHandle;
 use slint::ComponentHandle;
@@ -297,6 +297,67 @@ fn volume_mute_and_hang_up_keys_act_at_once() {
             Command::SetVolume { volume: 55 },
             Command::MuteMicrophone,
             Command::HangUp,
+        ]
+    );
+}
+
+#[test]
+fn meet_now_in_each_mode() {
+    use dais::command::MeetingMode;
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    // Smart meeting: the defaults, two podium places fewer, waiting room on.
+    press(&ui, "Meet now");
+    assert!(
+        find(&ui, "Digit 1").is_none(),
+        "the Meet now screen replaced Home"
+    );
+    press(&ui, "Fewer podium places");
+    press(&ui, "Fewer podium places");
+    press(&ui, "Waiting room on entry");
+    assert!(find(&ui, "Podium places").is_some());
+    assert_eq!(ui.global::<MeetApi>().get_max_podiums(), 2);
+    press(&ui, "Start meeting");
+    // Moderated: more participants.
+    press(&ui, "Meet now");
+    press(&ui, "Clear all settings");
+    press(&ui, "Mode: Moderated role-based");
+    press(&ui, "More participants");
+    press(&ui, "Start meeting");
+    // All on screen and lecture: no podium choice on screen, none sent.
+    press(&ui, "Meet now");
+    press(&ui, "Clear all settings");
+    press(&ui, "Mode: All on screen");
+    assert!(find(&ui, "Podium places").is_none());
+    press(&ui, "Approve join requests automatically");
+    press(&ui, "Start meeting");
+    press(&ui, "Meet now");
+    press(&ui, "Clear all settings");
+    press(&ui, "Mode: Video lecture");
+    assert!(find(&ui, "Podium places").is_none());
+    press(&ui, "Start meeting");
+    // Back leaves without starting anything.
+    press(&ui, "Meet now");
+    press(&ui, "Back to home");
+    assert!(find(&ui, "Digit 1").is_some());
+
+    let meet = |mode, participants, podiums, waiting, approve, mute| Command::MeetNow {
+        topic: None,
+        mode,
+        max_participants: Some(participants),
+        max_podiums: podiums,
+        waiting_room: Some(waiting),
+        auto_approve: Some(approve),
+        mute_on_entry: Some(mute),
+        pin: None,
+    };
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            meet(MeetingMode::Smart, 25, Some(2), true, true, true),
+            meet(MeetingMode::Moderated, 26, Some(4), false, true, false),
+            meet(MeetingMode::AllOnScreen, 25, None, false, false, false),
+            meet(MeetingMode::VideoLecture, 25, None, false, true, false),
         ]
     );
 }

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState, Endpoints};
-use dais::panel::{OffscreenPanel, Snapshot, show};
+use dais::panel::{OffscreenPanel, RoomApi, Snapshot, show};
 use dais::sfu::client::Participant;
+use slint::ComponentHandle;
 
 const SIZES: [(u32, u32); 2] = [(1920, 1080), (1280, 800)];
 
@@ -141,8 +142,16 @@ fn every_screen_matches_its_reference_at_both_sizes() {
     let mut failures = Vec::new();
     for (w, h) in SIZES {
         panel.resize(w, h);
-        for (screen, st) in [("home", idle()), ("conference", conference())] {
+        for (screen, st) in [
+            ("home", idle()),
+            ("meet", idle()),
+            ("conference", conference()),
+        ] {
             show(&panel.ui, &st);
+            panel
+                .ui
+                .global::<RoomApi>()
+                .set_screen(if screen == "meet" { "meet" } else { "home" }.into());
             let shot = panel.render();
             // Not blank: the screen drew something.
             let distinct: std::collections::HashSet<&[u8]> = shot.rgb.chunks(3).collect();

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 
 use slint::{ComponentHandle, Model, ModelRc, SharedPixelBuffer, VecModel};
 
-use super::{AppWindow, Dispatch, Endpoint, PanelStats, Person, RoomApi};
+use super::{AppWindow, Dispatch, Endpoint, MeetApi, PanelStats, Person, RoomApi};
 use crate::app::{Activity, App, AppState};
-use crate::command::{Command, Source};
+use crate::command::{Command, MeetingMode, Source};
 use crate::media::{PreviewState, RgbFrame};
 
 /// Lives as long as the UI; dropping it stops the clock and the state feed.
@@ -151,13 +151,59 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
             participant_id: id.to_string(),
         })
     });
-    let d = dispatch;
+    let d = dispatch.clone();
     api.on_podium(move |id, on| {
         d(Command::Podium {
             participant_id: id.to_string(),
             on,
         })
     });
+
+    let meet = ui.global::<MeetApi>();
+    let weak = ui.as_weak();
+    meet.on_clear_all(move || {
+        if let Some(ui) = weak.upgrade() {
+            clear_meet(&ui.global::<MeetApi>());
+        }
+    });
+    let weak = ui.as_weak();
+    let d = dispatch;
+    meet.on_start(move || {
+        let Some(ui) = weak.upgrade() else { return };
+        let m = ui.global::<MeetApi>();
+        let mode = match m.get_mode() {
+            1 => MeetingMode::Moderated,
+            2 => MeetingMode::AllOnScreen,
+            3 => MeetingMode::VideoLecture,
+            _ => MeetingMode::Smart,
+        };
+        let podiums_selectable = matches!(mode, MeetingMode::Smart | MeetingMode::Moderated);
+        d(Command::MeetNow {
+            topic: None,
+            mode,
+            max_participants: Some(m.get_max_participants().clamp(2, 1000) as u32),
+            max_podiums: podiums_selectable.then(|| {
+                m.get_max_podiums()
+                    .clamp(1, m.get_max_participants().max(1)) as u32
+            }),
+            waiting_room: Some(m.get_waiting_room()),
+            auto_approve: Some(m.get_auto_approve()),
+            mute_on_entry: Some(m.get_mute_on_entry()),
+            pin: None,
+        });
+        // The conference screen follows when the room is in.
+        ui.global::<RoomApi>().set_screen("home".into());
+    });
+}
+
+/// The Meet now form's defaults (what "Clear all" restores).
+fn clear_meet(m: &MeetApi<'_>) {
+    m.set_mode(0);
+    m.set_max_participants(25);
+    m.set_max_podiums(4);
+    m.set_waiting_room(false);
+    m.set_auto_approve(true);
+    m.set_mute_on_entry(true);
 }
 
 /// Shows `st` on every screen.
