@@ -124,6 +124,9 @@ pub enum Command {
     Accept,
     Reject,
     HangUp,
+    /// End the conference for everyone (the room must be its owner or a
+    /// moderator; conferences on the room's own server only).
+    EndConference,
     /// Moderating the conference the room is in (it must be its owner,
     /// moderator or operator): let someone in from the waiting room...
     Admit {
@@ -210,6 +213,7 @@ impl Command {
             Command::Accept => "accept",
             Command::Reject => "reject",
             Command::HangUp => "hangUp",
+            Command::EndConference => "endConference",
             Command::Admit { .. } => "admit",
             Command::AdmitAll => "admitAll",
             Command::ToWaitingRoom { .. } => "toWaitingRoom",

@@ -361,3 +361,38 @@ fn meet_now_in_each_mode() {
         ]
     );
 }
+
+#[test]
+fn in_conference_the_room_sets_volume_layout_sharing_and_ends_for_all() {
+    let (ui, log) = panel();
+    let mut st = in_conference("owner");
+    st.audio.volume = 60;
+    st.layout = "speaker".into();
+    show(&ui, &st);
+    press(&ui, "Volume up");
+    press(&ui, "Next layout");
+    press(&ui, "Share content");
+    // Ending for everyone asks first; Cancel keeps the conference going.
+    press(&ui, "End the conference for everyone");
+    assert!(
+        find(&ui, "Leave conference").is_none(),
+        "the question replaces the controls"
+    );
+    press(&ui, "Keep the conference going");
+    press(&ui, "End the conference for everyone");
+    press(&ui, "Confirm: end for everyone");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::SetVolume { volume: 70 },
+            Command::SetLayout {
+                layout: "speaker-strip".into()
+            },
+            Command::ShareContent { on: true },
+            Command::EndConference,
+        ]
+    );
+    // A participant room cannot end it.
+    show(&ui, &in_conference("speaker"));
+    assert!(find(&ui, "End the conference for everyone").is_none());
+}

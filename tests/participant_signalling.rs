@@ -328,3 +328,28 @@ fn the_room_admits_from_the_waiting_room_over_the_control_network() {
             .then_some(())
     });
 }
+
+#[test]
+fn the_room_ends_its_conference_for_everyone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, api) = start(&tmp.path().join("data"));
+    let mut c = d.control();
+    let r = c.call(json!({"method": "endConference"}));
+    assert_eq!(r["error"]["code"], "conflict", "{r}");
+    let r = c.call(json!({"method": "meetNow", "mode": "allOnScreen", "topic": "Short one"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let cid = r["result"]["cid"].as_str().unwrap().to_string();
+    let mut guest = Ws::open(&d);
+    guest.send_text(&json!({"type": "join", "cid": cid, "displayName": "Gus"}).to_string());
+    assert_eq!(guest.until("joined")["state"], "admitted");
+
+    let r = c.call(json!({"method": "endConference"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let ended = guest.until("ended");
+    assert_eq!(ended["reason"], "conference_ended", "{ended}");
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}"));
+    assert_eq!(body["conference"]["state"], "stopped", "{body}");
+    common::eventually(Duration::from_secs(10), "the room idle", || {
+        (c.call(json!({"method": "getAppState"}))["result"]["activity"] == "idle").then_some(())
+    });
+}

@@ -371,6 +371,7 @@ impl Loop {
                 Err(err(ErrorCode::Conflict, "there is no incoming call"))
             }
             Command::HangUp => self.hang_up().await,
+            Command::EndConference => self.end_conference().await,
             Command::Admit { participant_id } => {
                 self.moderate(ClientMsg::Admit { id: participant_id })
             }
@@ -1047,6 +1048,36 @@ impl Loop {
             };
             st.close_after_call = false;
         });
+    }
+
+    /// Stops the conference the room is in, for everyone.
+    async fn end_conference(&mut self) -> Result<Reply, CommandError> {
+        let Some(conf) = self.state.borrow().conference.clone() else {
+            return Err(err(ErrorCode::Conflict, "the room is not in a conference"));
+        };
+        if conf.server.is_some() {
+            return Err(err(
+                ErrorCode::Unavailable,
+                "ending a conference on another server is up to its owner; hang up to leave it",
+            ));
+        }
+        if !matches!(conf.role.as_str(), "owner" | "moderator") {
+            return Err(err(
+                ErrorCode::Refused,
+                format!(
+                    "the room is {} in conference {}; only its owner or a moderator may end it",
+                    conf.role, conf.cid
+                ),
+            ));
+        }
+        let by = Principal::Client { id: "room".into() };
+        self.shared
+            .server
+            .set_running(&by, &conf.cid, false, crate::server::Trigger::Room)
+            .await
+            .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        // The server's Stopped event takes the room out (server_event).
+        Ok(Reply::Done)
     }
 
     /// A moderator action in the room's conference, carried out by the

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use slint::{ComponentHandle, Model, ModelRc, SharedPixelBuffer, VecModel};
 
-use super::{AppWindow, Dispatch, Endpoint, MeetApi, PanelStats, Person, RoomApi};
+use super::{AppWindow, ChatLine, Dispatch, Endpoint, MeetApi, PanelStats, Person, RoomApi};
 use crate::app::{Activity, App, AppState};
 use crate::command::{Command, MeetingMode, Source};
 use crate::media::{PreviewState, RgbFrame};
@@ -159,6 +159,37 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
         })
     });
 
+    let d = dispatch.clone();
+    let weak = ui.as_weak();
+    api.on_volume_step(move |step| {
+        let Some(ui) = weak.upgrade() else { return };
+        let api = ui.global::<RoomApi>();
+        let volume = (api.get_volume() + step).clamp(0, 100);
+        api.set_volume(volume);
+        d(Command::SetVolume {
+            volume: volume as u8,
+        });
+    });
+    let d = dispatch.clone();
+    let weak = ui.as_weak();
+    api.on_next_layout(move || {
+        let Some(ui) = weak.upgrade() else { return };
+        let now = ui.global::<RoomApi>().get_layout();
+        let i = LAYOUTS.iter().position(|l| *l == now.as_str()).unwrap_or(0);
+        d(Command::SetLayout {
+            layout: LAYOUTS[(i + 1) % LAYOUTS.len()].to_string(),
+        });
+    });
+    let d = dispatch.clone();
+    let weak = ui.as_weak();
+    api.on_toggle_share(move || {
+        let Some(ui) = weak.upgrade() else { return };
+        d(Command::ShareContent {
+            on: !ui.global::<RoomApi>().get_sharing(),
+        });
+    });
+    api.on_end_for_all(send(Command::EndConference));
+
     let meet = ui.global::<MeetApi>();
     let weak = ui.as_weak();
     meet.on_clear_all(move || {
@@ -196,6 +227,9 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
     });
 }
 
+/// The display layouts, in the order the Layout button steps through.
+const LAYOUTS: [&str; 4] = ["grid", "speaker", "speaker-strip", "pip"];
+
 /// The Meet now form's defaults (what "Clear all" restores).
 fn clear_meet(m: &MeetApi<'_>) {
     m.set_mode(0);
@@ -216,6 +250,8 @@ pub fn show(ui: &AppWindow, st: &AppState) {
 fn show_conference(api: &RoomApi<'_>, st: &AppState) {
     api.set_mic_muted(st.audio.mic_muted);
     api.set_volume(st.audio.volume as i32);
+    api.set_layout(st.layout.as_str().into());
+    api.set_sharing(st.sharing);
     api.set_camera_off(st.camera.muted);
     let Some(c) = &st.conference else {
         if api.get_participants().row_count() > 0 {
@@ -231,6 +267,22 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
         c.role.as_str(),
         "owner" | "moderator" | "operator"
     ));
+    api.set_can_end(c.server.is_none() && matches!(c.role.as_str(), "owner" | "moderator"));
+    let chat: Vec<ChatLine> = c
+        .chat
+        .iter()
+        .rev()
+        .take(20)
+        .rev()
+        .map(|m| ChatLine {
+            from: m.display_name.as_str().into(),
+            text: m.text.as_str().into(),
+        })
+        .collect();
+    let current = api.get_chat();
+    if current.row_count() != chat.len() || current.iter().zip(chat.iter()).any(|(a, b)| a != *b) {
+        api.set_chat(ModelRc::new(VecModel::from(chat)));
+    }
     // Waiting people first (they need a decision), then the room, then
     // everyone else in roster order.
     let mut people: Vec<Person> = c
