@@ -216,6 +216,7 @@ fn a_remote_walks_the_focus_from_home_to_joining_by_conference_id() {
     let (ui, log, dispatch) = panel_with_dispatch();
     ui.show().unwrap();
     show(&ui, &idle());
+    dais::panel::show_today(&ui, &[]);
     let mut remote = Remote::new(dispatch);
     // Digit keys type the ID; the remote's own keypad and a keyboard's
     // number row both count.
@@ -395,4 +396,42 @@ fn in_conference_the_room_sets_volume_layout_sharing_and_ends_for_all() {
     // A participant room cannot end it.
     show(&ui, &in_conference("speaker"));
     assert!(find(&ui, "End the conference for everyone").is_none());
+}
+
+#[test]
+fn todays_conferences_are_one_press_away() {
+    use dais::panel::{show_today, today::Item};
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    show_today(
+        &ui,
+        &[
+            Item {
+                cid: "daily".into(),
+                topic: "Daily stand-up".into(),
+                start: None,
+                running: true,
+            },
+            Item {
+                cid: "4154248070".into(),
+                topic: "Weekly review".into(),
+                start: Some(1_700_000_000),
+                running: false,
+            },
+        ],
+    );
+    press(&ui, "Join Weekly review");
+    press(&ui, "Join Daily stand-up");
+    let cids: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|c| match c {
+            Command::JoinConference { cid, .. } => Some(cid.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cids, ["4154248070", "daily"]);
+    show_today(&ui, &[]);
+    assert!(find(&ui, "Join Weekly review").is_none());
 }

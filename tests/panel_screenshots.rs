@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState, Endpoints};
-use dais::panel::{OffscreenPanel, RoomApi, Snapshot, show};
+use dais::panel::today::Item;
+use dais::panel::{OffscreenPanel, RoomApi, Snapshot, show, show_today};
 use dais::sfu::client::Participant;
 use slint::ComponentHandle;
 
@@ -148,6 +149,15 @@ fn every_screen_matches_its_reference_at_both_sizes() {
             ("conference", conference()),
         ] {
             show(&panel.ui, &st);
+            show_today(
+                &panel.ui,
+                &[Item {
+                    cid: "daily".into(),
+                    topic: "Daily stand-up".into(),
+                    start: None,
+                    running: true,
+                }],
+            );
             panel
                 .ui
                 .global::<RoomApi>()

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 
 use slint::{ComponentHandle, Model, ModelRc, SharedPixelBuffer, VecModel};
 
-use super::{AppWindow, ChatLine, Dispatch, Endpoint, MeetApi, PanelStats, Person, RoomApi};
+use super::{
+    AppWindow, ChatLine, Dispatch, Endpoint, MeetApi, PanelStats, Person, RoomApi, TodayItem,
+};
 use crate::app::{Activity, App, AppState};
 use crate::command::{Command, MeetingMode, Source};
 use crate::media::{PreviewState, RgbFrame};
@@ -56,12 +58,19 @@ impl Home {
 
         let clock = slint::Timer::default();
         let weak = ui.as_weak();
-        let tick = move || {
+        let server = app.shared.server.clone();
+        let mut seconds = 0u32;
+        let mut tick = move || {
             if let Some(ui) = weak.upgrade() {
                 let (time, date) = clock_text();
                 let api = ui.global::<RoomApi>();
                 api.set_clock(time.into());
                 api.set_date(date.into());
+                // Today's conferences, every 15 s (and at once).
+                if seconds.is_multiple_of(15) {
+                    show_today(&ui, &todays_conferences(&server));
+                }
+                seconds = seconds.wrapping_add(1);
             }
         };
         tick();
@@ -305,6 +314,44 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
         && current.iter().zip(people.iter()).all(|(a, b)| a == *b);
     if !same {
         api.set_participants(ModelRc::new(VecModel::from(people)));
+    }
+}
+
+/// The conferences on this dais running now or starting today (local time).
+fn todays_conferences(server: &crate::server::Server) -> Vec<super::today::Item> {
+    let (confs, _) = server.list(
+        &crate::server::auth::Principal::Client { id: "room".into() },
+        &Default::default(),
+    );
+    let now = jiff::Zoned::now();
+    let from = now
+        .start_of_day()
+        .map(|d| d.timestamp().as_second())
+        .unwrap_or(0);
+    super::today::today(&confs, from, from + 86_400, 3)
+}
+
+/// Shows the "Today" list on Home.
+pub fn show_today(ui: &AppWindow, items: &[super::today::Item]) {
+    let tz = jiff::tz::TimeZone::system();
+    let rows: Vec<TodayItem> = items
+        .iter()
+        .map(|i| TodayItem {
+            cid: i.cid.as_str().into(),
+            topic: i.topic.as_str().into(),
+            when: match (i.running, i.start) {
+                (true, _) | (false, None) => "Now".into(),
+                (false, Some(s)) => jiff::Timestamp::from_second(s)
+                    .map(|t| t.to_zoned(tz.clone()).strftime("%H:%M").to_string())
+                    .unwrap_or_default()
+                    .into(),
+            },
+        })
+        .collect();
+    let api = ui.global::<RoomApi>();
+    let current = api.get_today();
+    if current.row_count() != rows.len() || current.iter().zip(rows.iter()).any(|(a, b)| a != *b) {
+        api.set_today(ModelRc::new(VecModel::from(rows)));
     }
 }
 

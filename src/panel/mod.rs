@@ -15,8 +15,9 @@ mod headless;
 mod home;
 mod keys;
 mod offscreen;
+pub mod today;
 
-pub use home::{show, wire};
+pub use home::{show, show_today, wire};
 pub use keys::apply as apply_key;
 pub use offscreen::OffscreenPanel;
 
