@@ -134,6 +134,10 @@ pub enum Command {
     },
     /// ... everyone waiting ...
     AdmitAll,
+    /// ... decline someone's request to join ...
+    RejectJoinRequest {
+        participant_id: String,
+    },
     /// ... send someone back to the waiting room ...
     ToWaitingRoom {
         participant_id: String,
@@ -216,6 +220,7 @@ impl Command {
             Command::EndConference => "endConference",
             Command::Admit { .. } => "admit",
             Command::AdmitAll => "admitAll",
+            Command::RejectJoinRequest { .. } => "rejectJoinRequest",
             Command::ToWaitingRoom { .. } => "toWaitingRoom",
             Command::Podium { .. } => "podium",
             Command::SetVolume { .. } => "setVolume",
@@ -257,6 +262,7 @@ impl Command {
                 bad(format!("volume: 0 to 100, got {volume}"))
             }
             Command::Admit { participant_id }
+            | Command::RejectJoinRequest { participant_id }
             | Command::ToWaitingRoom { participant_id }
             | Command::Podium { participant_id, .. }
                 if participant_id.is_empty() || participant_id.len() > 128 =>

@@ -435,3 +435,30 @@ fn todays_conferences_are_one_press_away() {
     show_today(&ui, &[]);
     assert!(find(&ui, "Join Weekly review").is_none());
 }
+
+#[test]
+fn a_join_request_is_accepted_or_rejected() {
+    let (ui, log) = panel();
+    let mut st = in_conference("owner");
+    if let Some(c) = st.conference.as_mut() {
+        c.participants
+            .push(person("guest:10", "Rita", "participant", "waiting"));
+        c.participants.last_mut().unwrap().reason = Some("awaiting_approval".into());
+    }
+    show(&ui, &st);
+    // Gus sits in the waiting room (no request to decide); Rita asks.
+    assert!(find(&ui, "Reject Gus").is_none());
+    press(&ui, "Reject Rita");
+    press(&ui, "Admit Rita");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::RejectJoinRequest {
+                participant_id: "guest:10".into()
+            },
+            Command::Admit {
+                participant_id: "guest:10".into()
+            },
+        ]
+    );
+}

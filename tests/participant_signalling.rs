@@ -317,6 +317,20 @@ fn the_room_admits_from_the_waiting_room_over_the_control_network() {
     });
     let s = gus.until("state");
     assert_eq!(s["state"], "admitted", "{s}");
+    // A second guest asks; the room declines.
+    let mut rita = Ws::open(&d);
+    rita.send_text(&json!({"type": "join", "cid": cid, "displayName": "Rita"}).to_string());
+    let rid = rita.until("joined")["participantId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    common::eventually(Duration::from_secs(10), "the room declines Rita", || {
+        let r = c.call(json!({"method": "rejectJoinRequest", "participantId": rid}));
+        (r["ok"] == true).then_some(())
+    });
+    let r = rita.until("ended");
+    assert_eq!(r["reason"], "rejected", "{r}");
+
     let r = c.call(json!({"method": "podium", "participantId": id, "on": true}));
     assert_eq!(r["ok"], true, "{r}");
     common::eventually(Duration::from_secs(10), "Gus on the podium", || {

@@ -376,6 +376,9 @@ impl Loop {
                 self.moderate(ClientMsg::Admit { id: participant_id })
             }
             Command::AdmitAll => self.moderate(ClientMsg::AdmitAll),
+            Command::RejectJoinRequest { participant_id } => {
+                self.moderate(ClientMsg::Reject { id: participant_id })
+            }
             Command::ToWaitingRoom { participant_id } => {
                 self.moderate(ClientMsg::ToWaitingRoom { id: participant_id })
             }
@@ -1098,6 +1101,7 @@ impl Loop {
             ));
         }
         if let ClientMsg::Admit { id }
+        | ClientMsg::Reject { id }
         | ClientMsg::ToWaitingRoom { id }
         | ClientMsg::Podium { id, .. } = &msg
             && !conf.participants.iter().any(|p| &p.id == id)

@@ -161,6 +161,12 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
         })
     });
     let d = dispatch.clone();
+    api.on_reject(move |id| {
+        d(Command::RejectJoinRequest {
+            participant_id: id.to_string(),
+        })
+    });
+    let d = dispatch.clone();
     api.on_podium(move |id, on| {
         d(Command::Podium {
             participant_id: id.to_string(),
@@ -302,6 +308,7 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
             name: p.display_name.as_str().into(),
             role: p.role.as_str().into(),
             waiting: p.state == "waiting",
+            asking: p.state == "waiting" && p.reason.as_deref() == Some("awaiting_approval"),
             podium: p.podium,
             muted: p.mic_muted,
             me: p.id == c.participant_id,
