@@ -1,7 +1,8 @@
 //! The evdev edge: finds input devices that have keys the keymap knows,
 //! reads them on a thread each, notices devices that come and go (udev
 //! creates and removes the `/dev/input/event*` nodes; this rescans them
-//! every two seconds), and hands the panel its actions.
+//! every two seconds), and hands the panel its actions. `[input] devices`
+//! narrows it to named devices (by `/dev/input/by-id/...` path or name).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -117,11 +118,29 @@ pub fn pump(
 
 /// Watches `/dev/input` for keyboards and remotes with keys `keymap` maps,
 /// and reads each on its own thread. Runs until `stop` is set.
-pub fn watch(keymap: Keymap, out: mpsc::Sender<KeyEvent>, stop: Arc<AtomicBool>) {
+pub fn watch(
+    keymap: Keymap,
+    timing: Timing,
+    only: Vec<String>,
+    out: mpsc::Sender<KeyEvent>,
+    stop: Arc<AtomicBool>,
+) {
     let open: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
     while !stop.load(Ordering::Relaxed) {
+        // `/dev/input/by-id/...` names resolve to the event node they are.
+        let wanted: Vec<(String, Option<PathBuf>)> = only
+            .iter()
+            .map(|w| (w.clone(), std::fs::canonicalize(w).ok()))
+            .collect();
         for (path, dev) in evdev::enumerate() {
             if open.lock().map(|o| o.contains(&path)).unwrap_or(true) {
+                continue;
+            }
+            let chosen = wanted.is_empty()
+                || wanted.iter().any(|(name, real)| {
+                    real.as_deref() == Some(path.as_path()) || dev.name() == Some(name.as_str())
+                });
+            if !chosen {
                 continue;
             }
             let useful = dev
@@ -138,7 +157,7 @@ pub fn watch(keymap: Keymap, out: mpsc::Sender<KeyEvent>, stop: Arc<AtomicBool>)
             let _ = std::thread::Builder::new()
                 .name("dais-input".into())
                 .spawn(move || {
-                    pump(Device(dev), map, Timing::default(), tx);
+                    pump(Device(dev), map, timing, tx);
                     tracing::info!(device = %path.display(), "input: device gone");
                     if let Ok(mut o) = open.lock() {
                         o.remove(&path);

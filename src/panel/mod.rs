@@ -104,18 +104,33 @@ impl PanelHandle {
 
 /// Reads remotes and keyboards (built-in keymap) and applies their keys to
 /// the panel on its event loop.
-fn remote_and_keyboard(ui: &AppWindow, dispatch: Dispatch, stop: Arc<AtomicBool>) {
-    let keymap = match crate::input::evdev::load_keymap(None) {
+fn remote_and_keyboard(
+    ui: &AppWindow,
+    settings: &crate::config::InputSettings,
+    dispatch: Dispatch,
+    stop: Arc<AtomicBool>,
+) {
+    if !settings.enabled {
+        tracing::debug!("panel: remotes and keyboards off ([input] enabled = false)");
+        return;
+    }
+    let path = (!settings.keymap.is_empty()).then(|| std::path::PathBuf::from(&settings.keymap));
+    let keymap = match crate::input::evdev::load_keymap(path.as_deref()) {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "panel: no keymap; remotes and keyboards are ignored");
             return;
         }
     };
+    let timing = crate::input::Timing {
+        long: std::time::Duration::from_millis(settings.long_press_ms as u64),
+        ..Default::default()
+    };
+    let only = settings.devices.clone();
     let (tx, rx) = mpsc::channel();
     let spawned = thread::Builder::new()
         .name("dais-input-watch".into())
-        .spawn(move || crate::input::evdev::watch(keymap, tx, stop));
+        .spawn(move || crate::input::evdev::watch(keymap, timing, only, tx, stop));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "panel: cannot watch for remotes and keyboards");
         return;
@@ -174,8 +189,9 @@ pub fn start(
                     return;
                 }
             };
+            let input = app.shared.settings.input.clone();
             let controller = home::Home::attach(&ui, app, rt);
-            remote_and_keyboard(&ui, controller.dispatch(), thread_stop.clone());
+            remote_and_keyboard(&ui, &input, controller.dispatch(), thread_stop.clone());
             let _ = tx.send(Ok(ui.as_weak()));
             if let Err(e) = ui.show() {
                 tracing::error!(error = %e, "panel: cannot show the window");
