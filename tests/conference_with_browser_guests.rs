@@ -35,16 +35,6 @@ fn start(data: &std::path::Path, extra_config: &str) -> (Dais, Api) {
     (d, api)
 }
 
-/// Creates and starts a conference; returns its CID.
-fn conference(api: &Api, body: Value) -> String {
-    let (code, r) = api.post("/api/v3.11/conferences", &body);
-    assert_eq!(code, 200, "{r}");
-    let cid = r["conference"]["id"].as_str().unwrap().to_string();
-    let (code, r) = api.post(&format!("/api/v3.11/conferences/{cid}/run"), &json!({}));
-    assert_eq!(code, 200, "{r}");
-    cid
-}
-
 /// The guest link for `name` from `software/clients`, pointed at this dais.
 fn web_url(api: &Api, cid: &str, name: &str) -> String {
     let (code, body) = api.get(&format!(
@@ -116,9 +106,7 @@ fn room_hears_db(d: &Dais) -> f64 {
 fn a_guest_from_the_web_link_and_the_room_see_and_hear_each_other() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
-    let cid = conference(
-        &api,
-        json!({"topic": "Weekly", "owner": "room", "type": 0, "max_participants": 6, "allow_guests": true}),
+    let cid = api.running_conference(&json!({"topic": "Weekly", "owner": "room", "type": 0, "max_participants": 6, "allow_guests": true}),
     );
     // The room joins by CID from the control network.
     let mut c = d.control();
@@ -190,9 +178,8 @@ fn roster_entry(page: &mut Page, name: &str) -> Value {
 fn waiting_room_pins_and_a_full_conference() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
-    let cid = conference(
-        &api,
-        json!({"topic": "Board", "owner": "chair", "type": 0, "max_participants": 2,
+    let cid = api.running_conference(
+        &json!({"topic": "Board", "owner": "chair", "type": 0, "max_participants": 2,
                "allow_guests": true, "waiting_room_enabled": true,
                "pin": "1357", "host_pin": "8642"}),
     );
@@ -298,9 +285,8 @@ fn signalling_join(d: &Dais, cid: &str, name: &str, pin: &str) -> (String, Value
 fn in_a_video_lecture_participants_see_only_the_lecturer() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
-    let cid = conference(
-        &api,
-        json!({"topic": "Lecture", "owner": "room", "type": 1, "max_participants": 10,
+    let cid = api.running_conference(
+        &json!({"topic": "Lecture", "owner": "room", "type": 1, "max_participants": 10,
                "allow_guests": true}),
     );
     // The room owns the conference and lectures.
@@ -348,9 +334,8 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
         &tmp.path().join("data"),
         "[microphone]\nwave = \"silence\"\n[conference]\nsmart_attack_ms = 300\nsmart_release_seconds = 3\n",
     );
-    let cid = conference(
-        &api,
-        json!({"topic": "Smart", "owner": "room", "type": 4, "max_participants": 10,
+    let cid = api.running_conference(
+        &json!({"topic": "Smart", "owner": "room", "type": 4, "max_participants": 10,
                "max_podiums": 1, "allow_guests": true}),
     );
     let mut c = d.control();
@@ -403,9 +388,8 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
 fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recording() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
-    let cid = conference(
-        &api,
-        json!({"topic": "Hosted", "owner": "room", "type": 0, "max_participants": 6,
+    let cid = api.running_conference(
+        &json!({"topic": "Hosted", "owner": "room", "type": 0, "max_participants": 6,
                "allow_guests": true, "wait_for_host": true, "music_on_hold": true,
                "announce_join_leave": true,
                "recording_enabled": true, "auto_start_recording": true}),
@@ -466,9 +450,8 @@ fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recordin
 fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_people() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
-    let cid = conference(
-        &api,
-        json!({"topic": "Panel", "owner": "chair", "type": 3, "max_participants": 6,
+    let cid = api.running_conference(
+        &json!({"topic": "Panel", "owner": "chair", "type": 3, "max_participants": 6,
                "max_podiums": 2, "allow_guests": true, "host_pin": "8642"}),
     );
     let mona = Browser::launch(Fake::new(BLUE));

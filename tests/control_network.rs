@@ -7,18 +7,9 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Api, Dais, PIN, Start};
+use common::{Api, Dais, PIN};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
-
-fn start(data: &std::path::Path) -> (Dais, Api) {
-    let mut s = Start::new(data);
-    s.extra = vec!["--api-client".into(), "crm:correct-horse-battery".into()];
-    let mut d = Dais::start(s);
-    d.wait_ready();
-    let api = Api::new(&d.http).login_client("crm", "correct-horse-battery");
-    (d, api)
-}
 
 struct Ws {
     ws: WebSocket<TcpStream>,
@@ -78,7 +69,7 @@ impl Ws {
 #[test]
 fn authentication_is_required_and_five_wrong_pins_lock_out() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut d, _) = start(&tmp.path().join("data"));
+    let (mut d, _) = common::start_with_api(&tmp.path().join("data"));
     let mut c = d.control_raw();
     let r = c.call(json!({"method": "getAppState", "requestId": 1}));
     assert_eq!(
@@ -125,7 +116,7 @@ fn authentication_is_required_and_five_wrong_pins_lock_out() {
 #[test]
 fn a_controller_joins_by_cid_and_gets_the_state_change_as_feedback() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut d, api) = start(&tmp.path().join("data"));
+    let (mut d, api) = common::start_with_api(&tmp.path().join("data"));
     api.post(
         "/api/v3.11/conferences",
         &json!({"id": "4154248070", "topic": "Board", "owner": "ceo", "state": "running", "waiting_room_enabled": true}),
@@ -175,7 +166,7 @@ fn a_controller_joins_by_cid_and_gets_the_state_change_as_feedback() {
 #[test]
 fn a_subscriber_sees_volume_and_mute_changes_made_on_another_connection() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut d, _) = start(&tmp.path().join("data"));
+    let (mut d, _) = common::start_with_api(&tmp.path().join("data"));
     let mut ws = Ws::connect(&d);
     let r = ws.call(json!({"method": "auth", "credentials": PIN, "requestId": 1}));
     assert_eq!(r["ok"], true, "{r}");
@@ -225,7 +216,7 @@ fn a_subscriber_sees_volume_and_mute_changes_made_on_another_connection() {
 #[test]
 fn bad_links_and_bad_json_get_errors_while_others_keep_working() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut d, _) = start(&tmp.path().join("data"));
+    let (mut d, _) = common::start_with_api(&tmp.path().join("data"));
     let mut bad = d.control();
     let mut good = Ws::connect(&d);
     good.call(json!({"method": "auth", "credentials": PIN}));
@@ -281,7 +272,7 @@ fn bad_links_and_bad_json_get_errors_while_others_keep_working() {
 #[test]
 fn meet_now_hang_up_and_auto_close() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut d, api) = start(&tmp.path().join("data"));
+    let (mut d, api) = common::start_with_api(&tmp.path().join("data"));
     let mut c = d.control();
     let r = c.call(json!({"method": "meetNow", "mode": "smart", "maxParticipants": 6, "maxPodiums": 2, "topic": "Stand-up"}));
     assert_eq!(r["ok"], true, "{r}");
@@ -312,7 +303,7 @@ fn meet_now_hang_up_and_auto_close() {
 #[test]
 fn media_controls_from_the_control_network() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut d, _) = start(&tmp.path().join("data"));
+    let (mut d, _) = common::start_with_api(&tmp.path().join("data"));
     let mut c = d.control();
     assert_eq!(
         c.call(json!({"method": "setLayout", "layout": "pip"}))["ok"],

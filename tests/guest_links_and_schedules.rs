@@ -66,15 +66,7 @@ fn link(api: &Api, cid: &str, user: &str) -> (String, serde_json::Value) {
     ));
     assert_eq!(code, 200, "{body}");
     let web = body["clients"][0]["web_url"].as_str().unwrap().to_string();
-    let token = web
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
-    (token, body)
+    (common::link_token(&web), body)
 }
 
 fn urlencode(s: &str) -> String {

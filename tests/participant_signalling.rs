@@ -7,18 +7,9 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Api, Dais, Start};
+use common::Dais;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
-
-fn start(data: &std::path::Path) -> (Dais, Api) {
-    let mut s = Start::new(data);
-    s.extra = vec!["--api-client".into(), "crm:correct-horse-battery".into()];
-    let mut d = Dais::start(s);
-    d.wait_ready();
-    let api = Api::new(&d.http).login_client("crm", "correct-horse-battery");
-    (d, api)
-}
 
 struct Ws(WebSocket<TcpStream>);
 
@@ -60,19 +51,10 @@ impl Ws {
     }
 }
 
-fn conference(api: &Api, body: Value) -> String {
-    let (code, r) = api.post("/api/v3.11/conferences", &body);
-    assert_eq!(code, 200, "{r}");
-    let cid = r["conference"]["id"].as_str().unwrap().to_string();
-    let (code, r) = api.post(&format!("/api/v3.11/conferences/{cid}/run"), &json!({}));
-    assert_eq!(code, 200, "{r}");
-    cid
-}
-
 #[test]
 fn bad_messages_get_errors_that_name_the_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"));
+    let (d, api) = common::start_with_api(&tmp.path().join("data"));
     // Before joining, a bad first message is refused as a bad request.
     let cases = [
         ("{\"type\": \"join\", \"cid\": ", "line 1 column 24"),
@@ -106,9 +88,8 @@ fn bad_messages_get_errors_that_name_the_field() {
     }
 
     // Once in, a bad message is an error and the connection goes on.
-    let cid = conference(
-        &api,
-        json!({"topic": "Open", "owner": "chair", "type": 0, "allow_guests": true}),
+    let cid = api.running_conference(
+        &json!({"topic": "Open", "owner": "chair", "type": 0, "allow_guests": true}),
     );
     let mut ws = Ws::open(&d);
     ws.send_text(&json!({"type": "join", "cid": cid, "displayName": "Ann"}).to_string());
@@ -136,15 +117,14 @@ fn bad_messages_get_errors_that_name_the_field() {
 #[test]
 fn refusals_carry_reasons_and_link_tokens_are_single_use() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"));
+    let (d, api) = common::start_with_api(&tmp.path().join("data"));
     let mut ws = Ws::open(&d);
     ws.send_text(&json!({"type": "join", "cid": "nope", "displayName": "Ann"}).to_string());
     let r = ws.until("refused");
     assert_eq!(r["reason"], "not_found", "{r}");
 
-    let cid = conference(
-        &api,
-        json!({"topic": "Private", "owner": "chair", "type": 0, "allow_guests": false}),
+    let cid = api.running_conference(
+        &json!({"topic": "Private", "owner": "chair", "type": 0, "allow_guests": false}),
     );
     let mut ws = Ws::open(&d);
     ws.send_text(&json!({"type": "join", "cid": cid, "displayName": "Ann"}).to_string());
@@ -153,9 +133,8 @@ fn refusals_carry_reasons_and_link_tokens_are_single_use() {
     assert!(!r["message"].as_str().unwrap().is_empty());
 
     // A guest link: works once.
-    let cid = conference(
-        &api,
-        json!({"topic": "Open", "owner": "chair", "type": 0, "allow_guests": true,
+    let cid = api.running_conference(
+        &json!({"topic": "Open", "owner": "chair", "type": 0, "allow_guests": true,
                "wait_for_host": true}),
     );
     let (code, body) = api.get(&format!(
@@ -164,15 +143,7 @@ fn refusals_carry_reasons_and_link_tokens_are_single_use() {
     assert_eq!(code, 200, "{body}");
     let web = body["clients"][0]["web_url"].as_str().unwrap().to_string();
     assert!(web.contains(&format!("/webrtc/{cid}")), "{web}");
-    let token = web
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
-    let token = common::urldecode(&token);
+    let token = common::urldecode(&common::link_token(&web));
     let mut ann = Ws::open(&d);
     ann.send_text(&json!({"type": "join", "cid": cid, "linkToken": token}).to_string());
     let r = ann.until("joined");
@@ -203,14 +174,12 @@ fn refusals_carry_reasons_and_link_tokens_are_single_use() {
 #[test]
 fn the_room_answers_an_invitation_from_the_rest_api() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"));
+    let (d, api) = common::start_with_api(&tmp.path().join("data"));
     let mut c = d.control();
     // Asleep behind the TV: the invitation wakes it.
     assert_eq!(c.call(json!({"method": "standby"}))["ok"], true);
-    let cid = conference(
-        &api,
-        json!({"topic": "Call the room", "owner": "chair", "type": 0}),
-    );
+    let cid =
+        api.running_conference(&json!({"topic": "Call the room", "owner": "chair", "type": 0}));
     let (code, r) = api.post(
         &format!("/api/v3.11/conferences/{cid}/invite"),
         &json!({"participants": ["room"]}),
@@ -249,10 +218,9 @@ fn the_room_answers_an_invitation_from_the_rest_api() {
 #[test]
 fn rights_hold_on_the_chat_path() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"));
-    let cid = conference(
-        &api,
-        json!({"topic": "Quiet guests", "owner": "chair", "type": 0, "allow_guests": true,
+    let (d, api) = common::start_with_api(&tmp.path().join("data"));
+    let cid = api.running_conference(
+        &json!({"topic": "Quiet guests", "owner": "chair", "type": 0, "allow_guests": true,
                "host_pin": "8642", "rights": {"guest": {"chat_send": false}}}),
     );
     // A user-side participant (an API client bringing its own participant).
@@ -290,10 +258,9 @@ fn rights_hold_on_the_chat_path() {
 #[test]
 fn the_room_admits_from_the_waiting_room_over_the_control_network() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"));
-    let cid = conference(
-        &api,
-        json!({"topic": "Interviews", "owner": "room", "type": 3, "allow_guests": true,
+    let (d, api) = common::start_with_api(&tmp.path().join("data"));
+    let cid = api.running_conference(
+        &json!({"topic": "Interviews", "owner": "room", "type": 3, "allow_guests": true,
                "waiting_room_enabled": true}),
     );
     let mut c = d.control();
@@ -346,7 +313,7 @@ fn the_room_admits_from_the_waiting_room_over_the_control_network() {
 #[test]
 fn the_room_ends_its_conference_for_everyone() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"));
+    let (d, api) = common::start_with_api(&tmp.path().join("data"));
     let mut c = d.control();
     let r = c.call(json!({"method": "endConference"}));
     assert_eq!(r["error"]["code"], "conflict", "{r}");

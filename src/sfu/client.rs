@@ -61,22 +61,8 @@ pub struct Target {
     pub pin: Option<String>,
 }
 
-/// A participant as the server lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Participant {
-    pub id: String,
-    pub display_name: String,
-    pub role: String,
-    pub guest: bool,
-    pub state: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-    pub podium: bool,
-    pub mic_muted: bool,
-    pub camera_off: bool,
-    pub sharing: bool,
-}
+/// A participant as the server lists them (the protocol's roster entry).
+pub type Participant = super::signal::RosterEntry;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]

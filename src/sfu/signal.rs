@@ -120,7 +120,10 @@ pub fn parse(text: &str) -> Result<ClientMsg, SignalError> {
         Some(Value::String(_)) => {}
         Some(_) => return Err(SignalError("type: expected a string".into())),
     }
-    let msg: ClientMsg = serde_json::from_value(v.clone()).map_err(|e| {
+    // Which field has the wrong type is worked out before the value is
+    // consumed (no copy of a large SDP on the good path).
+    let wrong_type = mistyped(obj);
+    let msg: ClientMsg = serde_json::from_value(v).map_err(|e| {
         let m = e.to_string();
         if let Some(rest) = m.strip_prefix("unknown variant ") {
             SignalError(format!("type: unknown message type {rest}"))
@@ -128,7 +131,7 @@ pub fn parse(text: &str) -> Result<ClientMsg, SignalError> {
             SignalError(format!("unknown field {rest}"))
         } else if let Some(rest) = m.strip_prefix("missing field ") {
             SignalError(format!("missing field {rest}"))
-        } else if let Some(field) = mistyped(obj) {
+        } else if let Some(field) = wrong_type {
             SignalError(field)
         } else {
             SignalError(m)
@@ -189,8 +192,9 @@ fn check(msg: &ClientMsg) -> Result<(), SignalError> {
     Ok(())
 }
 
-/// A participant as others see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A participant as others see them: what the server sends in `roster`,
+/// and what a client (the room joining a conference) reads back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RosterEntry {
     pub id: String,
@@ -198,9 +202,10 @@ pub struct RosterEntry {
     pub role: String,
     pub guest: bool,
     /// `admitted` or `waiting`.
-    pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub state: String,
+    /// Why a waiting participant waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub podium: bool,
     pub mic_muted: bool,
     pub camera_off: bool,

@@ -500,3 +500,40 @@ pub fn urldecode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Starts dais on the virtual profile with the API client `crm` and
+/// returns it signed in.
+pub fn start_with_api(data: &Path) -> (Dais, Api) {
+    let mut s = Start::new(data);
+    s.extra = vec!["--api-client".into(), "crm:correct-horse-battery".into()];
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    let api = Api::new(&d.http).login_client("crm", "correct-horse-battery");
+    (d, api)
+}
+
+impl Api {
+    /// Creates a conference from `body` and starts it; returns its CID.
+    pub fn running_conference(&self, body: &serde_json::Value) -> String {
+        let (code, r) = self.post("/api/v3.11/conferences", body);
+        assert_eq!(code, 200, "{r}");
+        let cid = r["conference"]["id"].as_str().unwrap().to_string();
+        let (code, r) = self.post(
+            &format!("/api/v3.11/conferences/{cid}/run"),
+            &serde_json::json!({}),
+        );
+        assert_eq!(code, 200, "{r}");
+        cid
+    }
+}
+
+/// The guest-link token inside a `web_url` (`...#...&token=T&...`), as it
+/// appears there (still percent-encoded).
+pub fn link_token(web_url: &str) -> String {
+    web_url
+        .split("token=")
+        .nth(1)
+        .and_then(|t| t.split('&').next())
+        .unwrap_or_else(|| panic!("no token in {web_url}"))
+        .to_string()
+}
