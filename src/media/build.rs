@@ -73,7 +73,14 @@ pub fn camera_source(
     }
     chain.push(make("videoconvert", "convert")?);
     chain.push(make("videoscale", "scale")?);
-    chain.push(make("videorate", "rate")?);
+    let rate = make("videorate", "rate")?;
+    // A camera (re)started in a running pipeline (after privacy, a failure
+    // or a camera switch) must not have its first frame back-filled from
+    // the start of the segment: that is a burst of every frame since the
+    // room started, stamped in the past, which the encoder and the far
+    // end's jitter buffer choke on.
+    rate.set_property("skip-to-first", true);
+    chain.push(rate);
     let filter = make("capsfilter", "caps")?;
     filter.set_property("caps", &caps);
     chain.push(filter);
@@ -195,4 +202,75 @@ pub fn speaker_sink(target: &SpeakerTarget, name: &str) -> Result<gst::Element, 
         sink.set_property("async", false);
     }
     Ok(sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A camera put on air seconds after the room started sends frames
+    /// stamped now, at the camera's pace, not a back-fill from time zero.
+    #[test]
+    fn a_camera_restarted_mid_stream_starts_at_the_current_time() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        // Something live keeps the pipeline's clock running meanwhile.
+        let keep = gst::ElementFactory::make("audiotestsrc")
+            .property("is-live", true)
+            .build()
+            .unwrap();
+        let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+        pipeline.add_many([&keep, &sink]).unwrap();
+        keep.link(&sink).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+
+        let settings = CameraSettings {
+            width: 64,
+            height: 48,
+            framerate: 10,
+            ..Default::default()
+        };
+        let cam = camera_source(
+            &CameraTarget::Test {
+                pattern: "red".into(),
+            },
+            &settings,
+            "camera",
+        )
+        .unwrap();
+        let appsink = gst_app::AppSink::builder().sync(false).build();
+        pipeline
+            .add_many([cam.upcast_ref::<gst::Element>(), appsink.upcast_ref()])
+            .unwrap();
+        cam.link(&appsink).unwrap();
+        let started = pipeline.current_running_time().unwrap();
+        cam.sync_state_with_parent().unwrap();
+        appsink.sync_state_with_parent().unwrap();
+
+        let mut stamps = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stamps.len() < 5 && Instant::now() < deadline {
+            if let Some(s) = appsink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+                stamps.push(s.buffer().and_then(|b| b.pts()).unwrap());
+            }
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(stamps.len(), 5, "frames from the restarted camera");
+        let slack = gst::ClockTime::from_mseconds(300);
+        assert!(
+            stamps[0] + slack >= started,
+            "first frame stamped {} but the camera started at {}: back-filled",
+            stamps[0],
+            started
+        );
+        // One frame per 100 ms, not a burst of duplicates.
+        for w in stamps.windows(2) {
+            assert!(
+                w[1] - w[0] >= gst::ClockTime::from_mseconds(90),
+                "frames {stamps:?} are not at the camera's pace"
+            );
+        }
+    }
 }

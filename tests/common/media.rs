@@ -75,6 +75,13 @@ pub struct Engine {
 
 pub fn engine(rt: &tokio::runtime::Runtime, cfg: RoomConfig) -> Engine {
     dais::media::init().unwrap();
+    // `DAIS_TEST_LOG=dais=debug` shows the engine's own account of a failure.
+    if let Ok(filter) = std::env::var("DAIS_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let (tx, events) = mpsc::channel(64);
     let handle = rt.block_on(async { dais::media::spawn(cfg, tx) });
     wait(Duration::from_secs(20), "the room pipeline", || {
