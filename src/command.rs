@@ -22,6 +22,113 @@ pub enum MeetingMode {
     Smart,
 }
 
+/// A conference to start on the room's own server: what Meet now asks
+/// for and what a template keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meeting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    pub mode: MeetingMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_participants: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_podiums: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_approve: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mute_on_entry: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+impl Meeting {
+    pub fn new(mode: MeetingMode) -> Self {
+        Self {
+            topic: None,
+            mode,
+            max_participants: None,
+            max_podiums: None,
+            waiting_room: None,
+            auto_approve: None,
+            mute_on_entry: None,
+            pin: None,
+        }
+    }
+
+    /// The conference settings this asks for. Guests may join by link or
+    /// PIN: a room's meetings are for visitors too.
+    pub fn to_patch(&self) -> crate::conference::Patch {
+        use crate::conference::Mode;
+        crate::conference::Patch {
+            topic: self.topic.clone(),
+            mode: Some(match self.mode {
+                MeetingMode::AllOnScreen => Mode::AllOnScreen,
+                MeetingMode::VideoLecture => Mode::VideoLecture,
+                MeetingMode::Moderated => Mode::Moderated,
+                MeetingMode::Smart => Mode::Smart,
+            }),
+            max_participants: self.max_participants.map(i64::from),
+            max_podiums: self.max_podiums.map(i64::from),
+            waiting_room: self.waiting_room,
+            auto_approve: self.auto_approve,
+            mute_mic_on_entry: self.mute_on_entry,
+            pin: self.pin.clone().filter(|p| !p.is_empty()),
+            allow_guests: Some(true),
+            ..Default::default()
+        }
+    }
+
+    /// A template's settings as the command language names them.
+    pub fn from_patch(p: &crate::conference::Patch) -> Self {
+        use crate::conference::Mode;
+        Self {
+            topic: p.topic.clone(),
+            mode: match p.mode {
+                Some(Mode::AllOnScreen) => MeetingMode::AllOnScreen,
+                Some(Mode::VideoLecture) => MeetingMode::VideoLecture,
+                Some(Mode::Moderated) => MeetingMode::Moderated,
+                _ => MeetingMode::Smart,
+            },
+            max_participants: p.max_participants.and_then(|n| u32::try_from(n).ok()),
+            max_podiums: p.max_podiums.and_then(|n| u32::try_from(n).ok()),
+            waiting_room: p.waiting_room,
+            auto_approve: p.auto_approve,
+            mute_on_entry: p.mute_mic_on_entry,
+            pin: p.pin.clone(),
+        }
+    }
+
+    /// Checks that need no state; `at` prefixes the field names
+    /// (`""` or `"settings."`).
+    pub fn validate(&self, at: &str) -> Result<(), CommandError> {
+        let bad = |m: String| Err(CommandError::new(ErrorCode::BadRequest, format!("{at}{m}")));
+        if let Some(n) = self.max_participants
+            && !(2..=1000).contains(&n)
+        {
+            return bad(format!("maxParticipants: 2 to 1000, got {n}"));
+        }
+        if let Some(n) = self.max_podiums
+            && n < 1
+        {
+            return bad("maxPodiums: at least 1".into());
+        }
+        if let Some(t) = &self.topic
+            && (t.trim().is_empty() || t.chars().count() > 240)
+        {
+            return bad("topic: 1 to 240 characters".into());
+        }
+        if let Some(p) = &self.pin
+            && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return bad("pin: up to 20 digits".into());
+        }
+        Ok(())
+    }
+}
+
 /// A guest identity from a link (`templogin=1&login=*guest*Name&password=TOKEN`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -98,22 +205,24 @@ pub enum Command {
         guest: Option<GuestLogin>,
     },
     /// Create a conference on the room's server, start it and join it.
-    MeetNow {
+    MeetNow(Meeting),
+    /// The room's conference templates.
+    GetTemplates,
+    /// Save a template: a new one without `id`, else replace that one
+    /// (rename, change mode and sizes).
+    SaveTemplate {
         #[serde(default)]
-        topic: Option<String>,
-        mode: MeetingMode,
-        #[serde(default)]
-        max_participants: Option<u32>,
-        #[serde(default)]
-        max_podiums: Option<u32>,
-        #[serde(default)]
-        waiting_room: Option<bool>,
-        #[serde(default)]
-        auto_approve: Option<bool>,
-        #[serde(default)]
-        mute_on_entry: Option<bool>,
-        #[serde(default)]
-        pin: Option<String>,
+        id: Option<i64>,
+        name: String,
+        settings: Meeting,
+    },
+    /// Delete a template. There is no undo: the panel confirms first.
+    DeleteTemplate {
+        id: i64,
+    },
+    /// Start a conference from a template and join it.
+    StartTemplate {
+        id: i64,
     },
     /// Show an RTSP stream (`trueconf:#rtsp:...`).
     OpenRtsp {
@@ -211,7 +320,11 @@ impl Command {
             Command::Call { .. } => "call",
             Command::CallModerator { .. } => "callModerator",
             Command::JoinConference { .. } => "joinConference",
-            Command::MeetNow { .. } => "meetNow",
+            Command::MeetNow(_) => "meetNow",
+            Command::GetTemplates => "getTemplates",
+            Command::SaveTemplate { .. } => "saveTemplate",
+            Command::DeleteTemplate { .. } => "deleteTemplate",
+            Command::StartTemplate { .. } => "startTemplate",
             Command::OpenRtsp { .. } => "openRtsp",
             Command::AutoClose => "autoClose",
             Command::Accept => "accept",
@@ -250,6 +363,7 @@ impl Command {
                 | Command::GetHardware
                 | Command::GetSettings
                 | Command::GetConferences
+                | Command::GetTemplates
                 | Command::GetCameraControls
         )
     }
@@ -291,34 +405,13 @@ impl Command {
                 }
                 Ok(())
             }
-            Command::MeetNow {
-                max_participants,
-                max_podiums,
-                topic,
-                pin,
-                ..
-            } => {
-                if let Some(n) = max_participants
-                    && !(2..=1000).contains(n)
-                {
-                    return bad(format!("maxParticipants: 2 to 1000, got {n}"));
+            Command::MeetNow(m) => m.validate(""),
+            Command::SaveTemplate { name, settings, .. } => {
+                let n = name.trim().chars().count();
+                if n == 0 || name.chars().count() > 100 {
+                    return bad("name: 1 to 100 characters".into());
                 }
-                if let Some(n) = max_podiums
-                    && *n < 1
-                {
-                    return bad("maxPodiums: at least 1".into());
-                }
-                if let Some(t) = topic
-                    && (t.trim().is_empty() || t.chars().count() > 240)
-                {
-                    return bad("topic: 1 to 240 characters".into());
-                }
-                if let Some(p) = pin
-                    && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit()))
-                {
-                    return bad("pin: up to 20 digits".into());
-                }
-                Ok(())
+                settings.validate("settings.")
             }
             Command::Call { peer, .. } | Command::CallModerator { user: peer, .. }
                 if peer.trim().is_empty() =>
@@ -430,12 +523,34 @@ mod tests {
         .unwrap();
         assert!(matches!(
             c,
-            Command::MeetNow {
+            Command::MeetNow(Meeting {
                 mode: MeetingMode::Smart,
                 max_participants: Some(10),
                 ..
-            }
+            })
         ));
+        let c: Command = serde_json::from_str(
+            r#"{"method":"saveTemplate","name":"Board","settings":{"mode":"moderated","maxPodiums":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.method(), "saveTemplate");
+        let back: Command = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let e = Command::SaveTemplate {
+            id: None,
+            name: "Board".into(),
+            settings: Meeting {
+                max_participants: Some(1),
+                ..Meeting::new(MeetingMode::Smart)
+            },
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("settings.maxParticipants"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState};
-use dais::command::Command;
+use dais::command::{Command, Meeting, MeetingMode};
 use dais::input::keys::{DOWN, UP};
 use dais::input::{KeyEvent, Keys, Timing, evdev::load_keymap};
-use dais::panel::{AppWindow, Dispatch, FocusApi, MeetApi, RoomApi, apply_key, show, wire};
+use dais::panel::templates::Entry;
+use dais::panel::{
+    AppWindow, Dispatch, FocusApi, MeetApi, RoomApi, TemplatesApi, apply_key, show, wire,
+};
 use dais::sfu::client::Participant;
 use i_slint_backend_testing::ElementHandle;
 use slint::ComponentHandle;
@@ -168,6 +171,11 @@ fn the_conference_screen_follows_the_state_and_moderates() {
     press(&ui, "Admit Gus");
     press(&ui, "Admit everyone waiting");
     press(&ui, "Put Ann Smith on the podium");
+    press(&ui, "Send Ann Smith to the waiting room");
+    assert!(
+        find(&ui, "Send Boardroom to the waiting room").is_none(),
+        "the room does not send itself away"
+    );
     press(&ui, "Mute microphone");
     press(&ui, "Turn camera off");
     press(&ui, "Leave conference");
@@ -181,6 +189,9 @@ fn the_conference_screen_follows_the_state_and_moderates() {
             Command::Podium {
                 participant_id: "ann".into(),
                 on: true
+            },
+            Command::ToWaitingRoom {
+                participant_id: "ann".into()
             },
             Command::MuteMicrophone,
             Command::MuteCamera,
@@ -249,9 +260,10 @@ fn a_remote_walks_the_focus_from_home_to_joining_by_conference_id() {
             break;
         }
     }
+    // In reading order: the left column's buttons, then the keypad.
     assert_eq!(
-        visited.first().map(String::as_str),
-        Some("Digit 1"),
+        visited[..3],
+        ["Templates", "Settings", "Digit 1"],
         "{visited:?}"
     );
     assert_eq!(
@@ -304,7 +316,6 @@ fn volume_mute_and_hang_up_keys_act_at_once() {
 
 #[test]
 fn meet_now_in_each_mode() {
-    use dais::command::MeetingMode;
     let (ui, log) = panel();
     show(&ui, &idle());
     // Smart meeting: the defaults, two podium places fewer, waiting room on.
@@ -342,15 +353,17 @@ fn meet_now_in_each_mode() {
     press(&ui, "Back to home");
     assert!(find(&ui, "Digit 1").is_some());
 
-    let meet = |mode, participants, podiums, waiting, approve, mute| Command::MeetNow {
-        topic: None,
-        mode,
-        max_participants: Some(participants),
-        max_podiums: podiums,
-        waiting_room: Some(waiting),
-        auto_approve: Some(approve),
-        mute_on_entry: Some(mute),
-        pin: None,
+    let meet = |mode, participants, podiums, waiting, approve, mute| {
+        Command::MeetNow(Meeting {
+            topic: None,
+            mode,
+            max_participants: Some(participants),
+            max_podiums: podiums,
+            waiting_room: Some(waiting),
+            auto_approve: Some(approve),
+            mute_on_entry: Some(mute),
+            pin: None,
+        })
     };
     assert_eq!(
         *log.lock().unwrap(),
@@ -461,4 +474,266 @@ fn a_join_request_is_accepted_or_rejected() {
             },
         ]
     );
+}
+
+/// Types `text` on the on-screen keyboard, key by key, and presses Done.
+fn type_on_keyboard(ui: &AppWindow, text: &str) {
+    for c in text.chars() {
+        match c {
+            ' ' => press(ui, "Space"),
+            c if c.is_ascii_uppercase() => {
+                press(ui, "Shift");
+                press(ui, &format!("Key {}", c.to_ascii_lowercase()));
+            }
+            c => press(ui, &format!("Key {c}")),
+        }
+    }
+    press(ui, "Done typing");
+}
+
+#[test]
+fn meet_now_with_a_name_and_pin_and_saved_as_a_template() {
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    press(&ui, "Meet now");
+    press(&ui, "Edit name");
+    // Typing and correcting: one stray key deleted.
+    type_on_keyboard(&ui, "Q3 reviewx");
+    assert_eq!(ui.global::<MeetApi>().get_topic(), "Q3 reviewx");
+    press(&ui, "Edit name");
+    press(&ui, "Delete last character");
+    press(&ui, "Done typing");
+    press(&ui, "Edit pin");
+    assert!(
+        find(&ui, "Key q").is_none(),
+        "a PIN keyboard has digits only"
+    );
+    type_on_keyboard(&ui, "2468");
+    // Cancel keeps what was there.
+    press(&ui, "Edit pin");
+    press(&ui, "Key 9");
+    press(&ui, "Cancel typing");
+    assert_eq!(ui.global::<MeetApi>().get_pin(), "2468");
+    press(&ui, "Mode: Moderated role-based");
+    press(&ui, "Save as template");
+    // The template's name starts as the meeting's.
+    press(&ui, "Key s");
+    press(&ui, "Done typing");
+    press(&ui, "Start meeting");
+
+    let meeting = Meeting {
+        topic: Some("Q3 review".into()),
+        mode: MeetingMode::Moderated,
+        max_participants: Some(25),
+        max_podiums: Some(4),
+        waiting_room: Some(false),
+        auto_approve: Some(true),
+        mute_on_entry: Some(false),
+        pin: Some("2468".into()),
+    };
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::SaveTemplate {
+                id: None,
+                name: "Q3 reviews".into(),
+                settings: meeting.clone(),
+            },
+            Command::MeetNow(meeting),
+        ]
+    );
+}
+
+fn templates() -> Vec<Entry> {
+    vec![
+        Entry {
+            id: 7,
+            name: "Board meeting".into(),
+            settings: Meeting {
+                max_participants: Some(12),
+                max_podiums: Some(4),
+                waiting_room: Some(true),
+                pin: Some("1234".into()),
+                ..Meeting::new(MeetingMode::Moderated)
+            },
+        },
+        Entry {
+            id: 9,
+            name: "All hands".into(),
+            settings: Meeting {
+                max_participants: Some(200),
+                ..Meeting::new(MeetingMode::VideoLecture)
+            },
+        },
+    ]
+}
+
+#[test]
+fn templates_start_edit_save_and_delete_only_after_confirmation() {
+    i_slint_backend_testing::init_no_event_loop();
+    let ui = AppWindow::new().unwrap();
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let view = wire(&ui, Arc::new(move |c| l.lock().unwrap().push(c)));
+    show(&ui, &idle());
+    view.show(&ui, templates());
+    press(&ui, "Templates");
+    assert!(find(&ui, "Digit 1").is_none(), "Templates replaced Home");
+    assert!(find(&ui, "Start Board meeting").is_some());
+    assert!(find(&ui, "Start All hands").is_some());
+
+    // Start.
+    press(&ui, "Start All hands");
+    assert_eq!(ui.global::<RoomApi>().get_screen(), "home");
+    press(&ui, "Templates");
+
+    // Edit: rename, change mode and size, save. What the screen does not
+    // show (waiting room, PIN) is kept.
+    press(&ui, "Edit Board meeting");
+    assert_eq!(ui.global::<TemplatesApi>().get_edit_max_participants(), 12);
+    press(&ui, "Edit name");
+    for _ in 0.."meeting".len() {
+        press(&ui, "Delete last character");
+    }
+    type_on_keyboard(&ui, "review");
+    press(&ui, "Template mode: Smart meeting");
+    press(&ui, "More participants");
+    press(&ui, "Fewer podium places");
+    press(&ui, "Save template");
+    assert!(
+        find(&ui, "Save template").is_none(),
+        "the editor closes on save"
+    );
+
+    // An empty name is refused on the spot; the editor stays open.
+    press(&ui, "New template");
+    press(&ui, "Save template");
+    assert!(find(&ui, "Save template").is_some());
+    assert!(
+        ui.global::<RoomApi>().get_notice().contains("name"),
+        "{}",
+        ui.global::<RoomApi>().get_notice()
+    );
+    press(&ui, "Cancel editing");
+
+    // Delete asks first; keeping it sends nothing.
+    press(&ui, "Delete All hands");
+    assert!(find(&ui, "Confirm deletion").is_some());
+    press(&ui, "Keep the template");
+    assert!(find(&ui, "Confirm deletion").is_none());
+    press(&ui, "Delete All hands");
+    press(&ui, "Delete for good");
+    assert!(find(&ui, "Confirm deletion").is_none());
+    // The list follows the server: the template is gone from it.
+    view.show(&ui, templates().into_iter().filter(|t| t.id != 9).collect());
+    assert!(find(&ui, "Start All hands").is_none());
+    assert!(find(&ui, "Start Board meeting").is_some());
+
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::StartTemplate { id: 9 },
+            Command::SaveTemplate {
+                id: Some(7),
+                name: "Board review".into(),
+                settings: Meeting {
+                    max_participants: Some(13),
+                    max_podiums: Some(3),
+                    waiting_room: Some(true),
+                    pin: Some("1234".into()),
+                    ..Meeting::new(MeetingMode::Smart)
+                },
+            },
+            Command::DeleteTemplate { id: 9 },
+        ]
+    );
+}
+
+#[test]
+fn calling_any_call_string_from_home() {
+    let (ui, log) = panel();
+    show(&ui, &idle());
+    press(&ui, "Call someone");
+    type_on_keyboard(&ui, "smith@conf.example.com");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![Command::Call {
+            peer: "smith@conf.example.com".into(),
+            server: None
+        }]
+    );
+}
+
+#[test]
+fn settings_open_only_with_the_admin_pin_and_lock_again_on_leaving() {
+    use dais::panel::settings;
+    let (ui, _log) = panel();
+    settings::wire(&ui, "2468");
+    show(&ui, &idle());
+    let st = idle();
+    let pages = settings::pages(
+        &st,
+        &dais::config::Settings::default(),
+        &settings::NetworkInfo::default(),
+        3_600,
+    );
+    settings::show(&ui, &pages);
+    settings::show_meter(&ui, Some(-20.0));
+
+    press(&ui, "Settings");
+    assert!(find(&ui, "Settings page About").is_none(), "locked");
+    // A wrong PIN is refused and says so; the digits are not shown.
+    for k in ["1", "3", "5", "7"] {
+        press(&ui, &format!("Key {k}"));
+    }
+    let entry = find(&ui, "Admin PIN").unwrap();
+    assert_eq!(entry.accessible_value().unwrap_or_default(), "");
+    press(&ui, "Done typing");
+    assert!(find(&ui, "Settings page About").is_none());
+    assert!(
+        ui.global::<dais::panel::SettingsApi>()
+            .get_pin_error()
+            .contains("Wrong PIN"),
+    );
+    for k in ["2", "4", "6", "8"] {
+        press(&ui, &format!("Key {k}"));
+    }
+    press(&ui, "Done typing");
+    press(&ui, "Settings page About");
+    let version = find(&ui, "Version").expect("the About page");
+    assert!(
+        version
+            .accessible_value()
+            .unwrap_or_default()
+            .starts_with("dais ")
+    );
+    assert_eq!(
+        find(&ui, "Uptime")
+            .unwrap()
+            .accessible_value()
+            .unwrap_or_default(),
+        "1 h 0 min"
+    );
+    press(&ui, "Settings page Control security");
+    assert_eq!(
+        find(&ui, "Controllers must authenticate")
+            .unwrap()
+            .accessible_value()
+            .unwrap_or_default(),
+        "yes (PIN or token)"
+    );
+    press(&ui, "Settings page Devices");
+    assert_eq!(
+        find(&ui, "Microphone level")
+            .unwrap()
+            .accessible_value()
+            .unwrap_or_default(),
+        "-20 dBFS"
+    );
+    // Leaving locks Settings again.
+    press(&ui, "Back to home");
+    press(&ui, "Settings");
+    assert!(find(&ui, "Settings page About").is_none());
+    press(&ui, "Cancel typing");
+    assert!(find(&ui, "Digit 1").is_some(), "back on Home");
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState, Endpoints};
 use dais::panel::today::Item;
-use dais::panel::{OffscreenPanel, RoomApi, Snapshot, show, show_today};
+use dais::panel::{OffscreenPanel, RoomApi, SettingsApi, Snapshot, settings, show, show_today};
 use dais::sfu::client::Participant;
 use slint::ComponentHandle;
 
@@ -146,6 +146,8 @@ fn every_screen_matches_its_reference_at_both_sizes() {
         for (screen, st) in [
             ("home", idle()),
             ("meet", idle()),
+            ("templates", idle()),
+            ("settings", idle()),
             ("conference", conference()),
         ] {
             show(&panel.ui, &st);
@@ -158,10 +160,29 @@ fn every_screen_matches_its_reference_at_both_sizes() {
                     running: true,
                 }],
             );
-            panel
-                .ui
-                .global::<RoomApi>()
-                .set_screen(if screen == "meet" { "meet" } else { "home" }.into());
+            let nav = match screen {
+                "conference" => "home",
+                s => s,
+            };
+            panel.ui.global::<RoomApi>().set_screen(nav.into());
+            if screen == "settings" {
+                panel.ui.global::<SettingsApi>().set_unlocked(true);
+                let mut st = st.clone();
+                st.started_at = 0;
+                let pages = settings::pages(
+                    &st,
+                    &dais::config::Settings::default(),
+                    &settings::NetworkInfo {
+                        address: Some("192.0.2.10".into()),
+                        gateway: Some("192.0.2.1 (via eth0)".into()),
+                        dns: vec!["192.0.2.53".into()],
+                        interfaces: vec![("eth0".into(), "up".into(), "52:54:00:12:34:56".into())],
+                    },
+                    8_040,
+                );
+                settings::show(&panel.ui, &pages);
+                settings::show_meter(&panel.ui, Some(-24.0));
+            }
             let shot = panel.render();
             // Not blank: the screen drew something.
             let distinct: std::collections::HashSet<&[u8]> = shot.rgb.chunks(3).collect();

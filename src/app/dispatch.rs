@@ -9,10 +9,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::state::InConference;
 use super::{Activity, AppEvent, AppState, Reply, Shared};
-use crate::command::{
-    Command, CommandError, ErrorCode, GuestLogin, MeetingMode, PresetAction, Source,
-};
-use crate::conference::{Mode, Patch, RunState};
+use crate::command::{Command, CommandError, ErrorCode, GuestLogin, Meeting, PresetAction, Source};
+use crate::conference::RunState;
 use crate::devices::CameraTarget;
 use crate::devices::SpeakerTarget;
 use crate::devices::camera::{self, CameraControl, V4lCamera};
@@ -315,42 +313,56 @@ impl Loop {
                 let remote = server.filter(|s| !self.is_local(s));
                 self.join(cid, pin, guest, remote).await
             }
-            Command::MeetNow {
-                topic,
-                mode,
-                max_participants,
-                max_podiums,
-                waiting_room,
-                auto_approve,
-                mute_on_entry,
-                pin,
-            } => {
+            Command::MeetNow(m) => {
                 let room = self.room();
                 let name = self.state.borrow().room_name.clone();
-                let patch = Patch {
-                    topic: Some(topic.unwrap_or_else(|| format!("{name} meeting"))),
-                    owner: room.login().map(str::to_string),
-                    mode: Some(match mode {
-                        MeetingMode::AllOnScreen => Mode::AllOnScreen,
-                        MeetingMode::VideoLecture => Mode::VideoLecture,
-                        MeetingMode::Moderated => Mode::Moderated,
-                        MeetingMode::Smart => Mode::Smart,
-                    }),
-                    max_participants: max_participants.map(i64::from),
-                    max_podiums: max_podiums.map(i64::from),
-                    waiting_room,
-                    auto_approve,
-                    mute_mic_on_entry: mute_on_entry,
-                    camera_off_on_entry: None,
-                    pin,
-                    allow_guests: Some(true),
-                    state: Some(RunState::Running),
-                    ..Default::default()
-                };
+                let mut patch = m.to_patch();
+                patch.topic = Some(m.topic.clone().unwrap_or_else(|| format!("{name} meeting")));
+                patch.owner = room.login().map(str::to_string);
+                patch.state = Some(RunState::Running);
                 let conf = self
                     .shared
                     .server
                     .create(&room, patch)
+                    .await
+                    .map_err(server_err)?;
+                self.join(conf.id.to_string(), None, None, None).await?;
+                Ok(Reply::Json(
+                    json!({"cid": conf.id.as_str(), "topic": conf.topic}),
+                ))
+            }
+            Command::GetTemplates => Ok(Reply::Json(json!({
+                "templates": self
+                    .shared
+                    .server
+                    .templates()
+                    .iter()
+                    .map(|t| json!({"id": t.id, "name": t.name, "settings": Meeting::from_patch(&t.settings)}))
+                    .collect::<Vec<_>>()
+            }))),
+            Command::SaveTemplate { id, name, settings } => {
+                let t = self
+                    .shared
+                    .server
+                    .save_template(id, name, settings.to_patch())
+                    .await
+                    .map_err(server_err)?;
+                Ok(Reply::Json(json!({"id": t.id, "name": t.name})))
+            }
+            Command::DeleteTemplate { id } => {
+                self.shared
+                    .server
+                    .delete_template(id)
+                    .await
+                    .map_err(server_err)?;
+                Ok(Reply::Done)
+            }
+            Command::StartTemplate { id } => {
+                let room = self.room();
+                let conf = self
+                    .shared
+                    .server
+                    .start_template(&room, id)
                     .await
                     .map_err(server_err)?;
                 self.join(conf.id.to_string(), None, None, None).await?;
@@ -658,12 +670,14 @@ impl Loop {
                 s["client_secret"] = json!("(hidden)");
             }
         }
-        if let Some(pin) = v.pointer_mut("/control/pin") {
-            *pin = json!(if pin.as_str().is_some_and(|p| !p.is_empty()) {
-                "(set)"
-            } else {
-                ""
-            });
+        for at in ["/control/pin", "/panel/admin_pin"] {
+            if let Some(pin) = v.pointer_mut(at) {
+                *pin = json!(if pin.as_str().is_some_and(|p| !p.is_empty()) {
+                    "(set)"
+                } else {
+                    ""
+                });
+            }
         }
         v["room"]["name"] = json!(self.state.borrow().room_name);
         v

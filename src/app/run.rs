@@ -68,10 +68,18 @@ pub fn run(opts: RunOptions) -> Result<()> {
     let started = Instant::now();
     let loaded = settings_for(&opts).map_err(|e| anyhow!("{e}"))?;
     let settings = loaded.settings;
+    let layers: Vec<super::state::SettingsLayer> = loaded
+        .layers
+        .iter()
+        .map(|(kind, file)| super::state::SettingsLayer {
+            kind: kind.to_string(),
+            file: file.clone(),
+        })
+        .collect();
     if let Err(e) = super::logging::init(&settings.log.level, settings.log.format) {
         bail!("{e}");
     }
-    for (kind, origin) in &loaded.layers {
+    for super::state::SettingsLayer { kind, file: origin } in &layers {
         tracing::info!(layer = %kind, file = %origin, "settings layer");
     }
 
@@ -109,7 +117,14 @@ pub fn run(opts: RunOptions) -> Result<()> {
         .thread_name("dais-rt")
         .build()
         .context("cannot start the async runtime")?;
-    let res = rt.block_on(supervise(opts, settings, selection, panel_backend, started));
+    let res = rt.block_on(supervise(
+        opts,
+        settings,
+        layers,
+        selection,
+        panel_backend,
+        started,
+    ));
     rt.shutdown_timeout(Duration::from_millis(300));
     res
 }
@@ -117,6 +132,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
 async fn supervise(
     opts: RunOptions,
     settings: Settings,
+    layers: Vec<super::state::SettingsLayer>,
     selection: devices::Selection,
     panel_backend: PanelBackend,
     started: Instant,
@@ -173,11 +189,12 @@ async fn supervise(
     );
 
     let now_unix = unix_now();
-    let initial = AppState::new(
+    let mut initial = AppState::new(
         room_name.unwrap_or_else(|| settings.room.name.clone()),
         settings.profile.name.clone(),
         now_unix,
     );
+    initial.settings_layers = layers;
     let app = App::start(
         initial,
         Shared {

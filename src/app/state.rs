@@ -135,6 +135,18 @@ pub struct AppState {
     /// Unix seconds when this dais started.
     pub started_at: u64,
     pub version: &'static str,
+    /// The settings files this run was started from, lowest layer first
+    /// (hardware profile, provisioned settings, local overrides).
+    pub settings_layers: Vec<SettingsLayer>,
+}
+
+/// One settings file dais read at start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsLayer {
+    /// `hardware profile`, `provisioned settings` or `local overrides`.
+    pub kind: String,
+    pub file: String,
 }
 
 impl AppState {
@@ -171,6 +183,7 @@ impl AppState {
             close_after_call: false,
             started_at,
             version: env!("CARGO_PKG_VERSION"),
+            settings_layers: Vec::new(),
         }
     }
 

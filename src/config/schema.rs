@@ -354,6 +354,9 @@ pub struct PanelSettings {
     pub width: u32,
     pub height: u32,
     pub drm_device: Option<String>,
+    /// Digits that open the panel's Settings; empty leaves them open (the
+    /// panel says so).
+    pub admin_pin: String,
 }
 
 impl Default for PanelSettings {
@@ -363,6 +366,7 @@ impl Default for PanelSettings {
             width: 1280,
             height: 800,
             drm_device: None,
+            admin_pin: String::new(),
         }
     }
 }
@@ -628,6 +632,10 @@ impl Settings {
         }
         if !c.pin.is_empty() && (c.pin.len() > 20 || !c.pin.bytes().all(|b| b.is_ascii_digit())) {
             bad("control.pin", "1 to 20 digits, or \"\" for none".into());
+        }
+        let a = &self.panel.admin_pin;
+        if !a.is_empty() && (a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit())) {
+            bad("panel.admin_pin", "1 to 20 digits, or \"\" for none".into());
         }
         if !(5..=86_400).contains(&c.idle_timeout) {
             bad(

@@ -8,16 +8,18 @@ use std::sync::atomic::Ordering;
 
 use slint::{ComponentHandle, Model, ModelRc, SharedPixelBuffer, VecModel};
 
+use super::templates::{self, TemplatesView};
 use super::{
     AppWindow, ChatLine, Dispatch, Endpoint, MeetApi, PanelStats, Person, RoomApi, TodayItem,
 };
 use crate::app::{Activity, App, AppState};
-use crate::command::{Command, MeetingMode, Source};
+use crate::command::{Command, Meeting, Source};
 use crate::media::{PreviewState, RgbFrame};
 
 /// Lives as long as the UI; dropping it stops the clock and the state feed.
 pub struct Home {
     _clock: slint::Timer,
+    _meter: slint::Timer,
     feed: tokio::task::JoinHandle<()>,
     dispatch: Dispatch,
 }
@@ -38,8 +40,14 @@ impl Home {
             let weak = weak.clone();
             handle.spawn(async move {
                 let joining = matches!(command, Command::JoinConference { .. });
+                let saved = match &command {
+                    Command::SaveTemplate { name, .. } => Some(name.clone()),
+                    _ => None,
+                };
                 let notice = match app.dispatch(command, Source::Panel).await {
-                    Ok(_) => String::new(),
+                    Ok(_) => saved
+                        .map(|n| format!("Saved template “{n}”."))
+                        .unwrap_or_default(),
                     Err(e) => {
                         tracing::warn!(error = %e, "panel command refused");
                         e.message
@@ -54,11 +62,15 @@ impl Home {
                 });
             });
         });
-        wire(ui, dispatch.clone());
+        let templates = wire(ui, dispatch.clone());
+        super::settings::wire(ui, &app.shared.settings.panel.admin_pin);
 
         let clock = slint::Timer::default();
         let weak = ui.as_weak();
         let server = app.shared.server.clone();
+        let shared = app.shared.clone();
+        let state = app.watch();
+        let mut network = super::settings::NetworkInfo::default();
         let mut seconds = 0u32;
         let mut tick = move || {
             if let Some(ui) = weak.upgrade() {
@@ -70,6 +82,21 @@ impl Home {
                 if seconds.is_multiple_of(15) {
                     show_today(&ui, &todays_conferences(&server));
                 }
+                // Templates change from REST too: each second, cheaply.
+                templates.show(&ui, templates::from_server(&server));
+                // Settings, while they are on screen: uptime, meter, network.
+                if ui.global::<RoomApi>().get_screen() == "settings" {
+                    if seconds.is_multiple_of(5) || network.interfaces.is_empty() {
+                        network = super::settings::NetworkInfo::read();
+                    }
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    let pages =
+                        super::settings::pages(&state.borrow(), &shared.settings, &network, now);
+                    super::settings::show(&ui, &pages);
+                }
                 seconds = seconds.wrapping_add(1);
             }
         };
@@ -78,6 +105,25 @@ impl Home {
             slint::TimerMode::Repeated,
             std::time::Duration::from_secs(1),
             tick,
+        );
+
+        // The microphone meter moves ten times a second while it is shown.
+        let meter = slint::Timer::default();
+        let weak = ui.as_weak();
+        let stats = app.shared.clone();
+        meter.start(
+            slint::TimerMode::Repeated,
+            std::time::Duration::from_millis(100),
+            move || {
+                let Some(ui) = weak.upgrade() else { return };
+                if ui.global::<RoomApi>().get_screen() == "settings" {
+                    let db = stats
+                        .media_stats
+                        .get()
+                        .and_then(|s| s.mic_level_db.lock().ok().and_then(|l| *l));
+                    super::settings::show_meter(&ui, db);
+                }
+            },
         );
 
         show(ui, &app.state());
@@ -94,6 +140,7 @@ impl Home {
         });
         Self {
             _clock: clock,
+            _meter: meter,
             feed,
             dispatch,
         }
@@ -106,8 +153,10 @@ impl Home {
 }
 
 /// Turns the UI's callbacks into commands for `dispatch`. The UI keeps no
-/// room state of its own: toggles read what the app last published.
-pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
+/// room state of its own: toggles read what the app last published. The
+/// returned view shows the room's templates.
+pub fn wire(ui: &AppWindow, dispatch: Dispatch) -> TemplatesView {
+    let view = templates::wire(ui, dispatch.clone());
     let api = ui.global::<RoomApi>();
     let send = |c: Command| {
         let d = dispatch.clone();
@@ -129,6 +178,20 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
             });
         }
     });
+    let d = dispatch.clone();
+    api.on_call(move |peer| {
+        let peer = peer.trim().to_string();
+        if !peer.is_empty() {
+            d(Command::Call { peer, server: None });
+        }
+    });
+    let d = dispatch.clone();
+    api.on_to_waiting_room(move |id| {
+        d(Command::ToWaitingRoom {
+            participant_id: id.to_string(),
+        })
+    });
+    api.on_mask(|s| "●".repeat(s.chars().count()).into());
     api.on_trim_last(|s| {
         let mut s = s.to_string();
         s.pop();
@@ -212,34 +275,48 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) {
             clear_meet(&ui.global::<MeetApi>());
         }
     });
+    let d = dispatch.clone();
     let weak = ui.as_weak();
-    let d = dispatch;
     meet.on_start(move || {
         let Some(ui) = weak.upgrade() else { return };
-        let m = ui.global::<MeetApi>();
-        let mode = match m.get_mode() {
-            1 => MeetingMode::Moderated,
-            2 => MeetingMode::AllOnScreen,
-            3 => MeetingMode::VideoLecture,
-            _ => MeetingMode::Smart,
-        };
-        let podiums_selectable = matches!(mode, MeetingMode::Smart | MeetingMode::Moderated);
-        d(Command::MeetNow {
-            topic: None,
-            mode,
-            max_participants: Some(m.get_max_participants().clamp(2, 1000) as u32),
-            max_podiums: podiums_selectable.then(|| {
-                m.get_max_podiums()
-                    .clamp(1, m.get_max_participants().max(1)) as u32
-            }),
-            waiting_room: Some(m.get_waiting_room()),
-            auto_approve: Some(m.get_auto_approve()),
-            mute_on_entry: Some(m.get_mute_on_entry()),
-            pin: None,
-        });
+        d(Command::MeetNow(meeting_form(&ui.global::<MeetApi>())));
         // The conference screen follows when the room is in.
         ui.global::<RoomApi>().set_screen("home".into());
     });
+    let d = dispatch;
+    let weak = ui.as_weak();
+    meet.on_save_as_template(move |name| {
+        let Some(ui) = weak.upgrade() else { return };
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return;
+        }
+        d(Command::SaveTemplate {
+            id: None,
+            name,
+            settings: meeting_form(&ui.global::<MeetApi>()),
+        });
+    });
+    view
+}
+
+/// The Meet now form as a meeting to start or keep.
+fn meeting_form(m: &MeetApi<'_>) -> Meeting {
+    let mode = templates::mode_of(m.get_mode());
+    let participants = m.get_max_participants().clamp(2, 1000);
+    let topic = m.get_topic().trim().to_string();
+    let pin = m.get_pin().to_string();
+    Meeting {
+        topic: (!topic.is_empty()).then_some(topic),
+        mode,
+        max_participants: Some(participants as u32),
+        max_podiums: templates::podiums_selectable(mode)
+            .then(|| m.get_max_podiums().clamp(1, participants) as u32),
+        waiting_room: Some(m.get_waiting_room()),
+        auto_approve: Some(m.get_auto_approve()),
+        mute_on_entry: Some(m.get_mute_on_entry()),
+        pin: (!pin.is_empty()).then_some(pin),
+    }
 }
 
 /// The display layouts, in the order the Layout button steps through.
@@ -247,6 +324,8 @@ const LAYOUTS: [&str; 4] = ["grid", "speaker", "speaker-strip", "pip"];
 
 /// The Meet now form's defaults (what "Clear all" restores).
 fn clear_meet(m: &MeetApi<'_>) {
+    m.set_topic("".into());
+    m.set_pin("".into());
     m.set_mode(0);
     m.set_max_participants(25);
     m.set_max_podiums(4);

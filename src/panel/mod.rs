@@ -3,7 +3,7 @@
 //! Backends: a window on a desktop (winit, software renderer), full screen
 //! on a DRM device (Slint's LinuxKMS backend), or [`headless`] rendering into
 //! memory. Rust meets the UI only through the `export global` singletons of
-//! `ui/api/`; one controller per feature (so far [`home`]) sets their
+//! `ui/api/`; one controller per feature ([`home`], [`templates`], [`settings`]) sets their
 //! properties from the app's published state and turns their callbacks into
 //! `Command`s for the one dispatcher.
 //!
@@ -15,6 +15,8 @@ mod headless;
 mod home;
 mod keys;
 mod offscreen;
+pub mod settings;
+pub mod templates;
 pub mod today;
 
 pub use home::{show, show_today, wire};
