@@ -408,8 +408,9 @@ impl Command {
             Command::MeetNow(m) => m.validate(""),
             Command::SaveTemplate { name, settings, .. } => {
                 let n = name.trim().chars().count();
-                if n == 0 || name.chars().count() > 100 {
-                    return bad("name: 1 to 100 characters".into());
+                let max = crate::conference::template::NAME_MAX;
+                if n == 0 || name.chars().count() > max {
+                    return bad(format!("name: 1 to {max} characters"));
                 }
                 settings.validate("settings.")
             }

@@ -384,3 +384,68 @@ fn media_controls_from_the_control_network() {
     assert_eq!(r["ok"], false);
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
 }
+
+#[test]
+fn templates_saved_started_and_deleted_from_the_control_network_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (mut d, _api) = common::start_with_api(&data);
+    let mut c = d.control();
+    // Bad settings are refused and named; nothing is stored.
+    let r = c.call(json!({"method": "saveTemplate", "name": "Board", "settings": {"mode": "moderated", "maxParticipants": 1}}));
+    assert_eq!(r["error"]["code"], "badRequest", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("settings.maxParticipants"),
+        "{r}"
+    );
+    let r = c.call(json!({"method": "saveTemplate", "name": "  ", "settings": {"mode": "smart"}}));
+    assert_eq!(r["error"]["code"], "badRequest", "{r}");
+    assert_eq!(
+        c.call(json!({"method": "getTemplates"}))["result"]["templates"],
+        json!([])
+    );
+
+    let r = c.call(json!({"method": "saveTemplate", "name": "Board", "settings": {"mode": "moderated", "maxParticipants": 12, "maxPodiums": 3, "pin": "2468"}}));
+    assert_eq!(r["ok"], true, "{r}");
+    let id = r["result"]["id"].as_i64().unwrap();
+    // Rename it; a template that does not exist is not found.
+    let r = c.call(json!({"method": "saveTemplate", "id": id, "name": "Board review", "settings": {"mode": "moderated", "maxParticipants": 12, "maxPodiums": 3, "pin": "2468"}}));
+    assert_eq!(r["ok"], true, "{r}");
+    let r = c.call(json!({"method": "saveTemplate", "id": id + 100, "name": "x", "settings": {"mode": "smart"}}));
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+
+    // After a restart the template is still there, and starts a conference
+    // the room joins, in its mode.
+    let (mut d, api) = common::start_with_api(&data);
+    let mut c = d.control();
+    let list = c.call(json!({"method": "getTemplates"}));
+    let t = &list["result"]["templates"][0];
+    assert_eq!(t["name"], "Board review", "{list}");
+    assert_eq!(t["settings"]["maxPodiums"], 3, "{list}");
+    let r = c.call(json!({"method": "startTemplate", "id": id}));
+    assert_eq!(r["ok"], true, "{r}");
+    let cid = r["result"]["cid"].as_str().unwrap().to_string();
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}"));
+    assert_eq!(body["conference"]["type"], 3, "{body}");
+    let st = c.call(json!({"method": "getAppState"}));
+    assert_eq!(st["result"]["activity"], "conference");
+    assert_eq!(c.call(json!({"method": "hangUp"}))["ok"], true);
+
+    assert_eq!(
+        c.call(json!({"method": "deleteTemplate", "id": id}))["ok"],
+        true
+    );
+    let r = c.call(json!({"method": "deleteTemplate", "id": id}));
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+    let r = c.call(json!({"method": "startTemplate", "id": id}));
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+    assert_eq!(
+        c.call(json!({"method": "getTemplates"}))["result"]["templates"],
+        json!([])
+    );
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}

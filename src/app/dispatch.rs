@@ -326,10 +326,7 @@ impl Loop {
                     .create(&room, patch)
                     .await
                     .map_err(server_err)?;
-                self.join(conf.id.to_string(), None, None, None).await?;
-                Ok(Reply::Json(
-                    json!({"cid": conf.id.as_str(), "topic": conf.topic}),
-                ))
+                self.join_new(&conf).await
             }
             Command::GetTemplates => Ok(Reply::Json(json!({
                 "templates": self
@@ -365,10 +362,7 @@ impl Loop {
                     .start_template(&room, id)
                     .await
                     .map_err(server_err)?;
-                self.join(conf.id.to_string(), None, None, None).await?;
-                Ok(Reply::Json(
-                    json!({"cid": conf.id.as_str(), "topic": conf.topic}),
-                ))
+                self.join_new(&conf).await
             }
             Command::OpenRtsp { url } => {
                 self.media()?.open_rtsp(&url).map_err(media_err)?;
@@ -641,6 +635,18 @@ impl Loop {
         }
         self.camera_on = want;
         self.blank = blank;
+    }
+
+    /// The room joins a conference it has just started (Meet now, a
+    /// template) and answers with its CID and topic.
+    async fn join_new(
+        &mut self,
+        conf: &crate::conference::Conference,
+    ) -> Result<Reply, CommandError> {
+        self.join(conf.id.to_string(), None, None, None).await?;
+        Ok(Reply::Json(
+            json!({"cid": conf.id.as_str(), "topic": conf.topic}),
+        ))
     }
 
     fn settings_json(&self) -> serde_json::Value {

@@ -123,10 +123,11 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) -> TemplatesView {
         let Some(ui) = weak.upgrade() else { return };
         let t = ui.global::<TemplatesApi>();
         let name = t.get_edit_name().trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
+        let max = crate::conference::template::NAME_MAX;
+        if name.is_empty() || name.chars().count() > max {
             // The editor stays open with what was typed.
             ui.global::<RoomApi>()
-                .set_notice("A template needs a name of 1 to 100 characters.".into());
+                .set_notice(format!("A template needs a name of 1 to {max} characters.").into());
             return;
         }
         let id = i64::from(t.get_edit_id());
