@@ -99,6 +99,7 @@ fn main() {
             })
             .collect(),
         chat: Vec::new(),
+        call: false,
     });
     show(&panel.ui, &st);
     panel.ui.global::<RoomApi>().set_preview_live(true);

@@ -42,7 +42,14 @@ pub struct Meeting {
     pub mute_on_entry: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
+    /// Users of the room's server to invite (their endpoints ring when it
+    /// starts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invite: Vec<String>,
 }
+
+/// The most people Meet now invites at once.
+pub const INVITE_MAX: usize = 100;
 
 impl Meeting {
     pub fn new(mode: MeetingMode) -> Self {
@@ -55,6 +62,7 @@ impl Meeting {
             auto_approve: None,
             mute_on_entry: None,
             pin: None,
+            invite: Vec::new(),
         }
     }
 
@@ -77,6 +85,16 @@ impl Meeting {
             mute_mic_on_entry: self.mute_on_entry,
             pin: self.pin.clone().filter(|p| !p.is_empty()),
             allow_guests: Some(true),
+            invitations: (!self.invite.is_empty()).then(|| {
+                self.invite
+                    .iter()
+                    .map(|login| crate::conference::Invitation {
+                        id: login.clone(),
+                        display_name: login.clone(),
+                    })
+                    .collect()
+            }),
+            auto_invite: (!self.invite.is_empty()).then_some(true),
             ..Default::default()
         }
     }
@@ -98,6 +116,12 @@ impl Meeting {
             auto_approve: p.auto_approve,
             mute_on_entry: p.mute_mic_on_entry,
             pin: p.pin.clone(),
+            invite: p
+                .invitations
+                .iter()
+                .flatten()
+                .map(|i| i.id.clone())
+                .collect(),
         }
     }
 
@@ -124,6 +148,17 @@ impl Meeting {
             && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit()))
         {
             return bad("pin: up to 20 digits".into());
+        }
+        if self.invite.len() > INVITE_MAX {
+            return bad(format!(
+                "invite: at most {INVITE_MAX} people, got {}",
+                self.invite.len()
+            ));
+        }
+        for (i, login) in self.invite.iter().enumerate() {
+            if login.trim().is_empty() || login.chars().count() > 64 {
+                return bad(format!("invite[{i}]: a login of 1 to 64 characters"));
+            }
         }
         Ok(())
     }
@@ -208,6 +243,12 @@ pub enum Command {
     MeetNow(Meeting),
     /// The room's conference templates.
     GetTemplates,
+    /// The room's phone book and the users of its server.
+    GetContacts,
+    /// Posts a message to the chat of the room's conference.
+    SendChat {
+        text: String,
+    },
     /// Save a template: a new one without `id`, else replace that one
     /// (rename, change mode and sizes).
     SaveTemplate {
@@ -322,6 +363,8 @@ impl Command {
             Command::JoinConference { .. } => "joinConference",
             Command::MeetNow(_) => "meetNow",
             Command::GetTemplates => "getTemplates",
+            Command::GetContacts => "getContacts",
+            Command::SendChat { .. } => "sendChat",
             Command::SaveTemplate { .. } => "saveTemplate",
             Command::DeleteTemplate { .. } => "deleteTemplate",
             Command::StartTemplate { .. } => "startTemplate",
@@ -364,6 +407,7 @@ impl Command {
                 | Command::GetSettings
                 | Command::GetConferences
                 | Command::GetTemplates
+                | Command::GetContacts
                 | Command::GetCameraControls
         )
     }
@@ -374,6 +418,14 @@ impl Command {
         match self {
             Command::SetVolume { volume } if *volume > 100 => {
                 bad(format!("volume: 0 to 100, got {volume}"))
+            }
+            Command::SendChat { text }
+                if text.trim().is_empty() || text.chars().count() > crate::server::CHAT_MAX =>
+            {
+                bad(format!(
+                    "text: 1 to {} characters, not only spaces",
+                    crate::server::CHAT_MAX
+                ))
             }
             Command::Admit { participant_id }
             | Command::RejectJoinRequest { participant_id }

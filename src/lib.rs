@@ -15,6 +15,7 @@ pub mod clock;
 pub mod command;
 pub mod conference;
 pub mod config;
+pub mod contacts;
 pub mod control;
 pub mod devices;
 pub mod http;

@@ -195,7 +195,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             ConfigCmd::Check { file, profile } => {
                 match config::check_file(&file, profile.as_deref()) {
-                    Ok(_) => {
+                    Ok(loaded) => {
+                        // The keymap the settings name is part of them.
+                        let keymap = &loaded.settings.input.keymap;
+                        if !keymap.is_empty()
+                            && let Err(e) =
+                                dais::input::evdev::load_keymap(Some(std::path::Path::new(keymap)))
+                        {
+                            writeln!(std::io::stderr(), "input.keymap: {e}")?;
+                            return Ok(ExitCode::FAILURE);
+                        }
                         writeln!(out, "{}: ok", file.display())?;
                         Ok(ExitCode::SUCCESS)
                     }

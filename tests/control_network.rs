@@ -245,10 +245,22 @@ fn bad_links_and_bad_json_get_errors_while_others_keep_working() {
             .contains("[conference.servers]"),
         "{r}"
     );
+    // Calling someone who is not a user here is named, never a silent
+    // success; so is calling a server the room has no credentials for.
     let r = bad.send_line("trueconf:smith");
-    assert_eq!(
-        r["error"]["code"], "unavailable",
-        "calls say they are unavailable, never a silent success"
+    assert_eq!(r["error"]["code"], "notFound", "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("smith"),
+        "{r}"
+    );
+    let r = bad.send_line("trueconf:smith@video.example.com");
+    assert_eq!(r["error"]["code"], "unavailable", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[conference.servers]"),
+        "{r}"
     );
     let r = bad.call(json!({"method": "cameraPreset", "action": "recall", "preset": 3}));
     assert_eq!(r["error"]["code"], "unavailable");

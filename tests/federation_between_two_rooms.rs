@@ -7,34 +7,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, Dais, Start, display_shows, eventually};
+use common::{Api, display_shows, eventually, start_room};
 use serde_json::json;
 
 const RED: (u8, u8, u8) = (255, 0, 0);
 const BLUE: (u8, u8, u8) = (0, 0, 255);
 
-fn start(data: &std::path::Path, pattern: &str, extra_config: &str, extra: &[&str]) -> Dais {
-    let cfg = data.with_extension("toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[camera]\npattern = \"{pattern}\"\nwidth = 640\nheight = 360\nframerate = 15\n{extra_config}"
-        ),
-    )
-    .unwrap();
-    let mut s = Start::new(data);
-    s.config = Some(cfg);
-    s.extra = extra.iter().map(|s| s.to_string()).collect();
-    let mut d = Dais::start(s);
-    d.wait_ready();
-    d
-}
-
 #[test]
 fn a_room_joins_a_conference_on_another_dais_by_cid_and_host() {
     let tmp = tempfile::tempdir().unwrap();
     // The host: a blue room with an API client for its neighbours.
-    let host = start(
+    let host = start_room(
         &tmp.path().join("host"),
         "blue",
         "",
@@ -60,7 +43,7 @@ fn a_room_joins_a_conference_on_another_dais_by_cid_and_host() {
 
     // The visitor: a red room that knows the host's credentials.
     let host_addr = host.http.trim_start_matches("http://").to_string();
-    let visitor = start(
+    let visitor = start_room(
         &tmp.path().join("visitor"),
         "red",
         &format!(
@@ -117,14 +100,14 @@ fn a_room_joins_a_conference_on_another_dais_by_cid_and_host() {
 #[test]
 fn wrong_federation_credentials_are_a_clear_refusal() {
     let tmp = tempfile::tempdir().unwrap();
-    let host = start(
+    let host = start_room(
         &tmp.path().join("host"),
         "blue",
         "",
         &["--api-client", "boardroom:s3cret-s3cret"],
     );
     let host_addr = host.http.trim_start_matches("http://").to_string();
-    let visitor = start(
+    let visitor = start_room(
         &tmp.path().join("visitor"),
         "red",
         &format!(

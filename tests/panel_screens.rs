@@ -113,6 +113,7 @@ fn in_conference(role: &str) -> AppState {
             person("guest:9", "Gus", "participant", "waiting"),
         ],
         chat: Vec::new(),
+        call: false,
     });
     st
 }
@@ -262,8 +263,8 @@ fn a_remote_walks_the_focus_from_home_to_joining_by_conference_id() {
     }
     // In reading order: the left column's buttons, then the keypad.
     assert_eq!(
-        visited[..3],
-        ["Templates", "Settings", "Digit 1"],
+        visited[..4],
+        ["Templates", "Contacts", "Settings", "Digit 1"],
         "{visited:?}"
     );
     assert_eq!(
@@ -363,6 +364,7 @@ fn meet_now_in_each_mode() {
             auto_approve: Some(approve),
             mute_on_entry: Some(mute),
             pin: None,
+            invite: Vec::new(),
         })
     };
     assert_eq!(
@@ -530,6 +532,7 @@ fn meet_now_with_a_name_and_pin_and_saved_as_a_template() {
         auto_approve: Some(true),
         mute_on_entry: Some(false),
         pin: Some("2468".into()),
+        invite: Vec::new(),
     };
     assert_eq!(
         *log.lock().unwrap(),
@@ -655,11 +658,170 @@ fn calling_any_call_string_from_home() {
     show(&ui, &idle());
     press(&ui, "Call someone");
     type_on_keyboard(&ui, "smith@conf.example.com");
+    // A call string the grammar refuses is named, and nothing is called.
+    press(&ui, "Call someone");
+    type_on_keyboard(&ui, "ann@");
+    let notice = find(&ui, "Notice").expect("a notice");
+    let text = notice.accessible_value().unwrap_or_default();
+    assert!(
+        text.starts_with("Cannot call \"ann@\": at character"),
+        "{text}"
+    );
     assert_eq!(
         *log.lock().unwrap(),
         vec![Command::Call {
-            peer: "smith@conf.example.com".into(),
-            server: None
+            peer: "smith".into(),
+            server: Some("conf.example.com".into())
+        }]
+    );
+}
+
+fn contacts() -> Vec<dais::contacts::Contact> {
+    use dais::contacts::Contact;
+    vec![
+        Contact {
+            name: "Ann Smith".into(),
+            address: "ann".into(),
+            local: true,
+        },
+        Contact {
+            name: "Boardroom 2.01".into(),
+            address: "room@dais-b.example".into(),
+            local: false,
+        },
+        Contact {
+            name: "Bob Jones".into(),
+            address: "bob".into(),
+            local: true,
+        },
+    ]
+}
+
+#[test]
+fn calling_a_contact_and_inviting_contacts_to_meet_now() {
+    let (ui, log) = panel();
+    dais::panel::contacts::wire(&ui, &contacts());
+    show(&ui, &idle());
+    press(&ui, "Contacts");
+    press(&ui, "Call Boardroom 2.01");
+    press(&ui, "Back to home");
+    assert!(find(&ui, "Meet now").is_some(), "back on Home");
+
+    // Meet now: only the room's own users can be invited.
+    press(&ui, "Meet now");
+    press(&ui, "Add participants");
+    assert!(find(&ui, "Invite Ann Smith").is_some());
+    assert!(
+        find(&ui, "Invite Boardroom 2.01").is_none(),
+        "another dais's room"
+    );
+    assert!(
+        find(&ui, "Call Ann Smith").is_none(),
+        "choosing, not calling"
+    );
+    press(&ui, "Invite Ann Smith");
+    press(&ui, "Invite Bob Jones");
+    press(&ui, "Do not invite Bob Jones");
+    press(&ui, "Done choosing");
+    press(&ui, "Start meeting");
+    // Clear all forgets the invitations too.
+    press(&ui, "Meet now");
+    assert!(find(&ui, "Add participants").is_some());
+    press(&ui, "Clear all settings");
+    press(&ui, "Start meeting");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::Call {
+                peer: "room".into(),
+                server: Some("dais-b.example".into())
+            },
+            Command::MeetNow(Meeting {
+                max_participants: Some(25),
+                max_podiums: Some(4),
+                waiting_room: Some(false),
+                auto_approve: Some(true),
+                mute_on_entry: Some(true),
+                invite: vec!["ann".into()],
+                ..Meeting::new(MeetingMode::Smart)
+            }),
+            Command::MeetNow(Meeting {
+                max_participants: Some(25),
+                max_podiums: Some(4),
+                waiting_room: Some(false),
+                auto_approve: Some(true),
+                mute_on_entry: Some(true),
+                ..Meeting::new(MeetingMode::Smart)
+            }),
+        ]
+    );
+}
+
+fn ringing() -> AppState {
+    let mut st = idle();
+    st.incoming = Some(dais::app::state::Incoming {
+        cid: "4154248070".into(),
+        topic: "Call from Boardroom A".into(),
+        from: "boardroom-a".into(),
+        until: 60,
+    });
+    st
+}
+
+#[test]
+fn an_incoming_call_is_accepted_or_declined_by_touch_or_remote() {
+    let (ui, log, dispatch) = panel_with_dispatch();
+    show(&ui, &idle());
+    press(&ui, "Meet now");
+    show(&ui, &ringing());
+    // The invitation covers the screen the room was on.
+    assert!(find(&ui, "Start meeting").is_none());
+    let topic = find(&ui, "Incoming call").expect("the caller's conference");
+    assert_eq!(topic.accessible_value().unwrap(), "Call from Boardroom A");
+    press(&ui, "Decline the call");
+    press(&ui, "Accept the call");
+    // The remote: call accepts, hang-up declines, digits type nothing.
+    let mut remote = Remote::new(dispatch);
+    remote.tap(&ui, "KEY_1");
+    remote.tap(&ui, "KEY_PHONE");
+    remote.tap(&ui, "KEY_HANGUP_PHONE");
+    assert_eq!(ui.global::<RoomApi>().get_cid_entry(), "");
+    // Once answered, the room's screen is back.
+    show(&ui, &idle());
+    assert!(find(&ui, "Start meeting").is_some());
+    let mut missed = idle();
+    missed.missed_call = ringing().incoming;
+    show(&ui, &missed);
+    press(&ui, "Back to home");
+    let m = find(&ui, "Missed call").expect("the missed call on Home");
+    assert_eq!(
+        m.accessible_value().unwrap(),
+        "Missed call: Call from Boardroom A"
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            Command::Reject,
+            Command::Accept,
+            Command::Accept,
+            Command::Reject
+        ]
+    );
+}
+
+#[test]
+fn a_chat_message_typed_on_the_panel_goes_to_the_conference() {
+    let (ui, log) = panel();
+    show(&ui, &in_conference("owner"));
+    press(&ui, "Write a chat message");
+    type_on_keyboard(&ui, "Back in 5");
+    // An empty message sends nothing.
+    press(&ui, "Write a chat message");
+    press(&ui, "Done typing");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![Command::SendChat {
+            text: "Back in 5".into()
         }]
     );
 }

@@ -65,6 +65,7 @@ fn conference() -> AppState {
             person("guest:7", "Guest Lee", "participant", true, false),
         ],
         chat: Vec::new(),
+        call: false,
     });
     st
 }
@@ -140,6 +141,27 @@ fn compare(name: &str, shot: &Snapshot) -> Result<(), String> {
 fn every_screen_matches_its_reference_at_both_sizes() {
     let (w, h) = SIZES[0];
     let mut panel = OffscreenPanel::new(w, h).unwrap();
+    let mut book = dais::config::Settings::default();
+    book.room.contacts = vec![dais::config::ContactSettings {
+        name: "Boardroom 2.01".into(),
+        address: "room@dais-b.example:8080".into(),
+    }];
+    book.server.users = vec![dais::config::UserSettings {
+        login: "ann".into(),
+        display_name: "Ann Smith".into(),
+        password_hash: String::new(),
+    }];
+    dais::panel::contacts::wire(
+        &panel.ui,
+        &dais::contacts::list(&book.room.contacts, &book.server.users),
+    );
+    let mut ringing = idle();
+    ringing.incoming = Some(dais::app::state::Incoming {
+        cid: "4154248070".into(),
+        topic: "Call from Boardroom 2.01".into(),
+        from: "boardroom-2-01".into(),
+        until: 45,
+    });
     let mut failures = Vec::new();
     for (w, h) in SIZES {
         panel.resize(w, h);
@@ -148,7 +170,9 @@ fn every_screen_matches_its_reference_at_both_sizes() {
             ("meet", idle()),
             ("templates", idle()),
             ("settings", idle()),
+            ("contacts", idle()),
             ("conference", conference()),
+            ("incoming", ringing.clone()),
         ] {
             show(&panel.ui, &st);
             show_today(
@@ -161,7 +185,7 @@ fn every_screen_matches_its_reference_at_both_sizes() {
                 }],
             );
             let nav = match screen {
-                "conference" => "home",
+                "conference" | "incoming" => "home",
                 s => s,
             };
             panel.ui.global::<RoomApi>().set_screen(nav.into());

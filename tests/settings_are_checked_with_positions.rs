@@ -135,3 +135,39 @@ fn a_corrupt_store_stops_start_up_and_is_left_alone() {
     );
     assert_eq!(std::fs::read(data.join("dais.db")).unwrap(), junk);
 }
+
+#[test]
+fn the_keymap_the_settings_name_is_checked_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keymap = tmp.path().join("remote.toml");
+    std::fs::write(&keymap, "[keys]\nKEY_OK = \"ok\"\nKEY_NOPE = \"ok\"\n").unwrap();
+    let (ok, err) = check(&format!("[input]\nkeymap = \"{}\"\n", keymap.display()));
+    assert!(!ok);
+    let err = err.replace(keymap.to_str().unwrap(), "remote.toml");
+    assert!(err.starts_with("input.keymap: remote.toml:3: "), "{err}");
+    assert!(err.contains("KEY_NOPE"), "{err}");
+
+    let (ok, err) = check("[input]\nkeymap = \"/nonexistent/remote.toml\"\n");
+    assert!(!ok);
+    assert!(
+        err.starts_with("input.keymap: /nonexistent/remote.toml: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_phone_book_entry_needs_a_name_and_a_call_string() {
+    let (ok, err) = check(
+        "[[room.contacts]]\nname = \"Boardroom 2.01\"\naddress = \"room@dais-b.example\"\n\n[[room.contacts]]\nname = \"\"\naddress = \"ann@\"\n",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("room.contacts[1].name: a name of 1 to 64 characters"),
+        "{err}"
+    );
+    assert!(
+        err.contains("room.contacts[1].address: a call string"),
+        "{err}"
+    );
+    assert!(!err.contains("room.contacts[0]"), "{err}");
+}

@@ -34,6 +34,10 @@ struct Loop {
     /// The room's conference call, numbered.
     call: Option<(u64, Call)>,
     calls: u64,
+    /// Invitations rung so far; a ring's timeout only ends its own.
+    rings: u64,
+    /// The other side of the room's call has been in it.
+    call_peer_seen: bool,
     /// The recorder was started by the conference (auto-start).
     conference_recording: bool,
 }
@@ -53,6 +57,8 @@ pub(super) async fn run_loop(
         events,
         call: None,
         calls: 0,
+        rings: 0,
+        call_peer_seen: false,
         conference_recording: false,
     };
     while let Some(event) = rx.recv().await {
@@ -138,6 +144,7 @@ pub(super) async fn run_loop(
                     l.sync_camera().await;
                 }
             }
+            AppEvent::RingEnded(n) => l.ring_ended(n).await,
             AppEvent::Stopping => l.state.send_modify(|st| st.activity = Activity::Stopping),
         }
     }
@@ -177,7 +184,7 @@ fn federation(server: &str) -> CommandError {
     err(
         ErrorCode::Unavailable,
         format!(
-            "{server} is another server: dais joins conferences there (with [conference.servers] credentials) but cannot sign in or call people on other servers"
+            "{server} is another server: dais joins conferences and calls people there (with [conference.servers] credentials) but cannot sign in there or find who moderates there"
         ),
     )
 }
@@ -271,17 +278,7 @@ impl Loop {
                 password,
                 ..
             } => self.login(servers, login, password).await,
-            Command::Call { peer, server } => {
-                if let Some(s) = server.filter(|s| !self.is_local(s)) {
-                    return Err(federation(&s));
-                }
-                Err(err(
-                    ErrorCode::Unavailable,
-                    format!(
-                        "calling {peer}: person-to-person calls need call media, which this build of dais does not have yet; invite them to a conference instead"
-                    ),
-                ))
-            }
+            Command::Call { peer, server } => self.call(peer, server).await,
             Command::CallModerator { user, server } => {
                 if let Some(s) = server.filter(|s| !self.is_local(s)) {
                     return Err(federation(&s));
@@ -314,19 +311,27 @@ impl Loop {
                 self.join(cid, pin, guest, remote).await
             }
             Command::MeetNow(m) => {
-                let room = self.room();
                 let name = self.state.borrow().room_name.clone();
+                let invitations = self.invitations(&m.invite)?;
                 let mut patch = m.to_patch();
+                if !invitations.is_empty() {
+                    patch.invitations = Some(invitations);
+                }
                 patch.topic = Some(m.topic.clone().unwrap_or_else(|| format!("{name} meeting")));
-                patch.owner = room.login().map(str::to_string);
-                patch.state = Some(RunState::Running);
-                let conf = self
-                    .shared
-                    .server
-                    .create(&room, patch)
-                    .await
-                    .map_err(server_err)?;
-                self.join_new(&conf).await
+                self.start_own(patch).await
+            }
+            Command::SendChat { text } => match &self.call {
+                Some((_, call)) => {
+                    call.send(ClientMsg::Chat { text });
+                    Ok(Reply::Done)
+                }
+                None => Err(err(ErrorCode::Conflict, "the room is not in a conference")),
+            },
+            Command::GetContacts => {
+                let s = &self.shared.settings;
+                Ok(Reply::Json(json!({
+                    "contacts": crate::contacts::list(&s.room.contacts, &s.server.users)
+                })))
             }
             Command::GetTemplates => Ok(Reply::Json(json!({
                 "templates": self
@@ -373,9 +378,8 @@ impl Loop {
                 self.state.send_modify(|st| st.close_after_call = true);
                 Ok(Reply::Done)
             }
-            Command::Accept | Command::Reject => {
-                Err(err(ErrorCode::Conflict, "there is no incoming call"))
-            }
+            Command::Accept => self.answer(true).await,
+            Command::Reject => self.answer(false).await,
             Command::HangUp => self.hang_up().await,
             Command::EndConference => self.end_conference().await,
             Command::Admit { participant_id } => {
@@ -639,6 +643,23 @@ impl Loop {
 
     /// The room joins a conference it has just started (Meet now, a
     /// template) and answers with its CID and topic.
+    /// Creates a running conference owned by the room and joins it.
+    async fn start_own(
+        &mut self,
+        mut patch: crate::conference::Patch,
+    ) -> Result<Reply, CommandError> {
+        let room = self.room();
+        patch.owner = room.login().map(str::to_string);
+        patch.state = Some(RunState::Running);
+        let conf = self
+            .shared
+            .server
+            .create(&room, patch)
+            .await
+            .map_err(server_err)?;
+        self.join_new(&conf).await
+    }
+
     async fn join_new(
         &mut self,
         conf: &crate::conference::Conference,
@@ -860,6 +881,15 @@ impl Loop {
             // Mute on entry applies to the room too.
             m.mic_muted(true).await;
         }
+        // A two-party conference that ends by itself is a call: the room
+        // leaves once the other side has left.
+        let is_call = remote.is_none()
+            && self
+                .shared
+                .server
+                .get(&self.room(), &joined.cid)
+                .is_ok_and(|c| is_call(&c));
+        self.call_peer_seen = false;
         let reply = json!({
             "cid": joined.cid,
             "state": joined.state,
@@ -878,6 +908,7 @@ impl Loop {
                 server: remote.clone(),
                 participants: Vec::new(),
                 chat: Vec::new(),
+                call: is_call,
             });
             st.activity = activity;
             st.audio.mic_muted = st.audio.mic_muted || joined.mic_muted;
@@ -939,13 +970,11 @@ impl Loop {
 
     /// Another dais (federation): signs in with its API client's
     /// credentials from `[conference.servers]`.
-    async fn remote_target(
+    /// The credentials the room has for another dais.
+    fn remote_server(
         &self,
         host: &str,
-        cid: &str,
-        pin: Option<String>,
-        name: &str,
-    ) -> Result<Target, CommandError> {
+    ) -> Result<crate::config::RemoteServerSettings, CommandError> {
         let entry = self
             .shared
             .settings
@@ -969,6 +998,17 @@ impl Loop {
                 ),
             ));
         }
+        Ok(entry.clone())
+    }
+
+    async fn remote_target(
+        &self,
+        host: &str,
+        cid: &str,
+        pin: Option<String>,
+        name: &str,
+    ) -> Result<Target, CommandError> {
+        let entry = self.remote_server(host)?;
         let token = client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
             .await
             .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))?;
@@ -1199,11 +1239,28 @@ impl Loop {
                     }
                 }
             }
-            CallEvent::Roster(list) => self.state.send_modify(|st| {
-                if let Some(c) = st.conference.as_mut() {
-                    c.participants = list;
+            CallEvent::Roster(list) => {
+                let mut other_gone = false;
+                self.state.send_modify(|st| {
+                    if let Some(c) = st.conference.as_mut() {
+                        let others = list
+                            .iter()
+                            .filter(|p| p.id != c.participant_id && p.state == "admitted")
+                            .count();
+                        if c.call && others > 0 {
+                            self.call_peer_seen = true;
+                        }
+                        other_gone = c.call && self.call_peer_seen && others == 0;
+                        c.participants = list;
+                    }
+                });
+                if other_gone {
+                    tracing::info!("the other side hung up: leaving the call");
+                    if let Err(e) = self.hang_up().await {
+                        tracing::warn!(error = %e.message, "could not leave the call");
+                    }
                 }
-            }),
+            }
             CallEvent::Chat(list) => self.state.send_modify(|st| {
                 if let Some(c) = st.conference.as_mut() {
                     c.chat = list;
@@ -1231,15 +1288,21 @@ impl Loop {
     /// free (idle or in standby, which it leaves) and answering is on.
     async fn invited(&mut self, cid: String, ids: Vec<String>) {
         let me = self.room_id();
-        if !ids.iter().any(|i| i == &me) || !self.shared.settings.conference.answer_invitations {
+        if !ids.iter().any(|i| i == &me) {
             return;
         }
         let busy = {
             let st = self.state.borrow();
-            st.conference.is_some() || !matches!(st.activity, Activity::Idle | Activity::Standby)
+            st.conference.is_some()
+                || st.incoming.is_some()
+                || !matches!(st.activity, Activity::Idle | Activity::Standby)
         };
         if busy {
             tracing::info!(conference = %cid, "invited while busy; not joining");
+            return;
+        }
+        if !self.shared.settings.conference.answer_invitations {
+            self.ring(cid);
             return;
         }
         // Waking is what joining needs; the join then sets the activity.
@@ -1256,7 +1319,193 @@ impl Loop {
         }
     }
 
+    /// Meet now's invitations: users of this dais, by login.
+    fn invitations(
+        &self,
+        logins: &[String],
+    ) -> Result<Vec<crate::conference::Invitation>, CommandError> {
+        logins
+            .iter()
+            .enumerate()
+            .map(|(i, login)| {
+                self.shared
+                    .settings
+                    .server
+                    .users
+                    .iter()
+                    .find(|u| u.login.eq_ignore_ascii_case(login.trim()))
+                    .map(|u| crate::conference::Invitation {
+                        id: u.login.clone(),
+                        display_name: u.display_name.clone(),
+                    })
+                    .ok_or_else(|| {
+                        err(
+                            ErrorCode::NotFound,
+                            format!("invite[{i}]: {login} is not a user of this dais"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Calls someone: a conference of two ("all on screen", ended when
+    /// both sides have left) with them invited, so their endpoint rings,
+    /// hosted by their dais. A user of this dais is called here; `peer` on
+    /// another dais (`server`) through that dais's API with the room's
+    /// credentials for it (`[conference.servers]`).
+    async fn call(&mut self, peer: String, server: Option<String>) -> Result<Reply, CommandError> {
+        let peer = peer.trim().to_string();
+        if peer.is_empty() {
+            return Err(err(ErrorCode::BadRequest, "peer: whom to call is empty"));
+        }
+        let name = self.state.borrow().room_name.clone();
+        let topic = format!("Call from {name}");
+        let reply = match server.filter(|s| !self.is_local(s)) {
+            Some(host) => {
+                let entry = self.remote_server(&host)?;
+                let token = client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
+                    .await
+                    .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))?;
+                let cid = client::place_call(&entry.host, &token, &entry.client_id, &peer, &topic)
+                    .await
+                    .map_err(|e| match e {
+                        ClientError::Refused { message, .. } => err(ErrorCode::Refused, message),
+                        e => err(ErrorCode::Unavailable, e.to_string()),
+                    })?;
+                self.join(cid, None, None, Some(host)).await?
+            }
+            None => {
+                if peer.eq_ignore_ascii_case(&self.room_id()) {
+                    return Err(err(
+                        ErrorCode::BadRequest,
+                        format!("peer: {peer} is this room"),
+                    ));
+                }
+                let user = self
+                    .shared
+                    .settings
+                    .server
+                    .users
+                    .iter()
+                    .find(|u| u.login.eq_ignore_ascii_case(&peer))
+                    .ok_or_else(|| {
+                        err(
+                            ErrorCode::NotFound,
+                            format!(
+                                "{peer} is not a user of this dais; a user of another server is called as user@server"
+                            ),
+                        )
+                    })?;
+                let mut patch = Meeting::new(crate::command::MeetingMode::AllOnScreen).to_patch();
+                patch.topic = Some(topic);
+                patch.max_participants = Some(2);
+                patch.invitations = Some(vec![crate::conference::Invitation {
+                    id: user.login.clone(),
+                    display_name: user.display_name.clone(),
+                }]);
+                patch.auto_invite = Some(true);
+                patch.auto_termination = Some(true);
+                self.start_own(patch).await?
+            }
+        };
+        self.state.send_modify(|st| {
+            if let Some(c) = st.conference.as_mut() {
+                c.call = true;
+            }
+        });
+        Ok(reply)
+    }
+
+    /// Rings the room for an invitation: the panel wakes and shows it
+    /// until it is accepted, rejected or `ring_seconds` pass.
+    fn ring(&mut self, cid: String) {
+        let Ok(conf) = self.shared.server.get(&self.room(), &cid) else {
+            return;
+        };
+        let seconds = self.shared.settings.conference.ring_seconds;
+        let now = self.shared.server.now().max(0) as u64;
+        self.rings += 1;
+        let n = self.rings;
+        self.state.send_modify(|st| {
+            if st.activity == Activity::Standby {
+                st.activity = Activity::Idle;
+            }
+            st.incoming = Some(super::state::Incoming {
+                cid: cid.clone(),
+                topic: conf.topic.clone(),
+                from: conf.owner.clone(),
+                until: now + u64::from(seconds),
+            });
+        });
+        tracing::info!(conference = %cid, "invitation ringing");
+        let app = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(seconds.into())).await;
+            if let Some(app) = app.upgrade() {
+                let _ = app.send(AppEvent::RingEnded(n)).await;
+            }
+        });
+    }
+
+    /// The ringing invitation number `n` was not answered in time.
+    async fn ring_ended(&mut self, n: u64) {
+        if n != self.rings {
+            return;
+        }
+        let Some(inc) = self.state.borrow().incoming.clone() else {
+            return;
+        };
+        tracing::info!(conference = %inc.cid, "invitation missed");
+        self.state.send_modify(|st| {
+            st.incoming = None;
+            st.missed_call = Some(inc.clone());
+        });
+        self.end_unanswered_call(&inc.cid).await;
+    }
+
+    /// A call the room declined or missed ends, so the caller is not left
+    /// waiting in it; other conferences go on without the room.
+    async fn end_unanswered_call(&self, cid: &str) {
+        let server = &self.shared.server;
+        if server.get(&self.room(), cid).is_ok_and(|c| is_call(&c))
+            && let Err(e) = server
+                .set_running(&self.room(), cid, false, crate::server::Trigger::Room)
+                .await
+        {
+            tracing::warn!(conference = %cid, error = %e, "could not end the unanswered call");
+        }
+    }
+
+    /// Answers the ringing invitation.
+    async fn answer(&mut self, accept: bool) -> Result<Reply, CommandError> {
+        let Some(inc) = self.state.borrow().incoming.clone() else {
+            return Err(err(ErrorCode::Conflict, "there is no incoming call"));
+        };
+        self.rings += 1;
+        self.state.send_modify(|st| {
+            st.incoming = None;
+            st.missed_call = None;
+        });
+        if !accept {
+            tracing::info!(conference = %inc.cid, "invitation rejected");
+            self.end_unanswered_call(&inc.cid).await;
+            return Ok(Reply::Json(json!({"cid": inc.cid, "state": "rejected"})));
+        }
+        self.join(inc.cid, None, None, None).await
+    }
+
     fn server_event(&mut self, ev: ServerEvent) {
+        // The ringing stops when the inviting conference stops or goes
+        // (the caller gave up).
+        if let ServerEvent::Stopped { cid, .. } | ServerEvent::Deleted { cid } = &ev {
+            self.state.send_if_modified(|st| {
+                if st.incoming.as_ref().is_some_and(|i| &i.cid == cid) {
+                    st.missed_call = st.incoming.take();
+                    return true;
+                }
+                false
+            });
+        }
         let Some(c) = self.state.borrow().conference.clone() else {
             return;
         };
@@ -1277,6 +1526,12 @@ impl Loop {
             _ => {}
         }
     }
+}
+
+/// A call: a conference of two that ends by itself when both have left
+/// (what `call` creates, here or on another dais).
+fn is_call(c: &crate::conference::Conference) -> bool {
+    c.max_participants == 2 && c.options.auto_termination
 }
 
 /// Whether two `host[:port]` spellings name the same server.

@@ -54,6 +54,8 @@ pub enum AppEvent {
     Devices(crate::devices::monitor::Change),
     /// Something happened in the room's conference call number `.0`.
     Call(u64, crate::sfu::client::CallEvent),
+    /// Invitation number `.0` rang for `conference.ring_seconds`.
+    RingEnded(u64),
     Stopping,
 }
 

@@ -96,6 +96,22 @@ pub struct InConference {
     pub participants: Vec<crate::sfu::client::Participant>,
     /// Its chat, the latest 50 messages.
     pub chat: Vec<crate::server::persist::ChatMessage>,
+    /// A call (a conference of two that ends with either side): the room
+    /// hangs up when the other side has been and gone.
+    pub call: bool,
+}
+
+/// A conference inviting the room, ringing until it is accepted, rejected
+/// or `conference.ring_seconds` pass.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incoming {
+    pub cid: String,
+    pub topic: String,
+    /// Who is calling: the conference's owner as the server names them.
+    pub from: String,
+    /// Unix seconds when the ringing stops.
+    pub until: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,6 +143,10 @@ pub struct AppState {
     pub audio: Audio,
     pub camera: Camera,
     pub conference: Option<InConference>,
+    /// An invitation ringing on the room (accept or reject).
+    pub incoming: Option<Incoming>,
+    /// The last invitation that rang unanswered (until the next answer).
+    pub missed_call: Option<Incoming>,
     /// The user the room signed in as on its own server (`None`: the room
     /// acts as itself, `server.room_login`).
     pub signed_in: Option<String>,
@@ -179,6 +199,8 @@ impl AppState {
             },
             camera: Camera { muted: false },
             conference: None,
+            incoming: None,
+            missed_call: None,
             signed_in: None,
             close_after_call: false,
             started_at,

@@ -76,14 +76,28 @@ impl Default for ProfileInfo {
 pub struct RoomSettings {
     /// Shown on the panel and to the far end.
     pub name: String,
+    /// The room's phone book (the panel lists these with the users of the
+    /// room's own server).
+    pub contacts: Vec<ContactSettings>,
 }
 
 impl Default for RoomSettings {
     fn default() -> Self {
         Self {
             name: "Meeting room".into(),
+            contacts: Vec::new(),
         }
     }
+}
+
+/// Someone the room calls often.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContactSettings {
+    pub name: String,
+    /// A call string: `user` on this dais, `user@server` on another, or
+    /// `\c\CID@server` for a conference.
+    pub address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -470,8 +484,12 @@ pub struct ConferenceSettings {
     /// Smart meeting: silence before a speaker gives up the podium.
     pub smart_release_seconds: u32,
     /// Join by itself when a conference on this dais invites the room
-    /// (an API invite, or `auto_invite` at the start) and the room is free.
+    /// (an API invite, `auto_invite` at the start, or another room's call)
+    /// and the room is free. Off: the room rings (accept or reject on the
+    /// panel, the remote or the control network).
     pub answer_invitations: bool,
+    /// How long an invitation rings before it counts as missed.
+    pub ring_seconds: u32,
     /// Other dais servers (`trueconf:\c\CID@host#vcs`): one of their API
     /// clients.
     pub servers: Vec<RemoteServerSettings>,
@@ -486,6 +504,7 @@ impl Default for ConferenceSettings {
             smart_attack_ms: 800,
             smart_release_seconds: 10,
             answer_invitations: true,
+            ring_seconds: 45,
             servers: Vec::new(),
         }
     }
@@ -601,6 +620,34 @@ impl Settings {
 
         if self.room.name.trim().is_empty() || self.room.name.chars().count() > 64 {
             bad("room.name", "a name of 1 to 64 characters".into());
+        }
+        for (i, c) in self.room.contacts.iter().enumerate() {
+            if c.name.trim().is_empty() || c.name.chars().count() > 64 {
+                bad(
+                    &format!("room.contacts[{i}].name"),
+                    "a name of 1 to 64 characters".into(),
+                );
+            }
+            let target = crate::control::uri::parse(&format!("trueconf:{}", c.address.trim()))
+                .ok()
+                .and_then(|p| p.link.target);
+            if c.address.trim().is_empty()
+                || !matches!(
+                    target,
+                    Some(
+                        crate::control::uri::Target::Call { .. }
+                            | crate::control::uri::Target::Conference { .. }
+                    )
+                )
+            {
+                bad(
+                    &format!("room.contacts[{i}].address"),
+                    format!(
+                        "a call string (user, user@server or \\c\\CID@server), got {:?}",
+                        c.address
+                    ),
+                );
+            }
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
             bad(
@@ -906,6 +953,12 @@ impl Settings {
             bad(
                 "conference.smart_attack_ms",
                 format!("100 to 10000, got {}", cs.smart_attack_ms),
+            );
+        }
+        if !(5..=600).contains(&cs.ring_seconds) {
+            bad(
+                "conference.ring_seconds",
+                format!("5 to 600, got {}", cs.ring_seconds),
             );
         }
         if !(2..=600).contains(&cs.smart_release_seconds) {

@@ -1,8 +1,11 @@
 //! The evdev edge: finds input devices that have keys the keymap knows,
-//! reads them on a thread each, notices devices that come and go (udev
-//! creates and removes the `/dev/input/event*` nodes; this rescans them
-//! every two seconds), and hands the panel its actions. `[input] devices`
-//! narrows it to named devices (by `/dev/input/by-id/...` path or name).
+//! reads them on a thread each, notices devices that come and go, and hands
+//! the panel its actions. Hot-plug: the kernel's and udev's uevents (a
+//! `NETLINK_KOBJECT_UEVENT` socket, parsed by `uevent.rs`) say when an
+//! `/dev/input/event*` node came or went; `/dev/input` is rescanned then,
+//! and every two seconds besides (for a node udev was still preparing, or
+//! where the socket cannot be opened). `[input] devices` narrows it to
+//! named devices (by `/dev/input/by-id/...` path or name).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -126,6 +129,13 @@ pub fn watch(
     stop: Arc<AtomicBool>,
 ) {
     let open: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+    let uevents = match Uevents::open() {
+        Ok(u) => Some(u),
+        Err(e) => {
+            tracing::info!(error = %e, "input: no uevent socket; rescanning /dev/input every 2 s");
+            None
+        }
+    };
     while !stop.load(Ordering::Relaxed) {
         // `/dev/input/by-id/...` names resolve to the event node they are.
         let wanted: Vec<(String, Option<PathBuf>)> = only
@@ -164,7 +174,114 @@ pub fn watch(
                     }
                 });
         }
-        std::thread::sleep(Duration::from_secs(2));
+        match &uevents {
+            Some(u) => {
+                if u.wait_for_input(Duration::from_secs(2)) {
+                    tracing::debug!("input: a device came or went");
+                }
+            }
+            None => std::thread::sleep(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// A socket on the kernel's and udev's device events.
+struct Uevents {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Uevents {
+    fn open() -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain socket(2); the descriptor is owned from here on.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_KOBJECT_UEVENT,
+            )
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // Group 1: the kernel's events; group 2: udev's, once it is done.
+        addr.nl_groups = 1 | 2;
+        use std::os::fd::AsRawFd;
+        // SAFETY: `addr` outlives the call and its size is passed.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self { fd })
+    }
+
+    /// Waits up to `limit` for events; true when an input event device
+    /// came or went (the events that arrived meanwhile are all read).
+    fn wait_for_input(&self, limit: Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let deadline = Instant::now() + limit;
+        let mut buf = vec![0u8; 8192];
+        let mut seen = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // After an input event, only what is already queued.
+            let ms = if seen {
+                0
+            } else {
+                left.as_millis() as libc::c_int
+            };
+            if !seen && ms == 0 {
+                return false;
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                std::thread::sleep(left);
+                return seen;
+            }
+            if n == 0 {
+                return seen;
+            }
+            // SAFETY: `buf` is valid for its length.
+            let got = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if got <= 0 {
+                continue;
+            }
+            match super::uevent::parse(&buf[..got as usize]) {
+                Ok(ev) if ev.is_input_device() => {
+                    tracing::debug!(action = %ev.action, node = ev.devname.as_deref().unwrap_or(""), udev = ev.from_udev, "input: uevent");
+                    seen = true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "input: unreadable uevent"),
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod evdev;
 pub mod keymap;
 pub mod keys;
+pub mod uevent;
 
 pub use keymap::{Action, Keymap};
 pub use keys::{KeyEvent, Keys, Timing};

@@ -64,6 +64,11 @@ impl Home {
         });
         let templates = wire(ui, dispatch.clone());
         super::settings::wire(ui, &app.shared.settings.panel.admin_pin);
+        let s = &app.shared.settings;
+        super::contacts::wire(
+            ui,
+            &crate::contacts::list(&s.room.contacts, &s.server.users),
+        );
 
         let clock = slint::Timer::default();
         let weak = ui.as_weak();
@@ -165,6 +170,8 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) -> TemplatesView {
     api.on_standby(send(Command::Standby));
     api.on_wake(send(Command::Wake));
     api.on_leave(send(Command::HangUp));
+    api.on_accept(send(Command::Accept));
+    api.on_decline(send(Command::Reject));
     api.on_admit_all(send(Command::AdmitAll));
     let d = dispatch.clone();
     api.on_join_cid(move |cid| {
@@ -179,10 +186,21 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) -> TemplatesView {
         }
     });
     let d = dispatch.clone();
-    api.on_call(move |peer| {
-        let peer = peer.trim().to_string();
-        if !peer.is_empty() {
-            d(Command::Call { peer, server: None });
+    let weak = ui.as_weak();
+    api.on_call(move |text| match call_string(&text) {
+        Ok(Some(c)) => d(c),
+        Ok(None) => {}
+        Err(e) => {
+            if let Some(ui) = weak.upgrade() {
+                ui.global::<RoomApi>().set_notice(e.into());
+            }
+        }
+    });
+    let d = dispatch.clone();
+    api.on_send_chat(move |text| {
+        let text = text.trim().to_string();
+        if !text.is_empty() {
+            d(Command::SendChat { text });
         }
     });
     let d = dispatch.clone();
@@ -273,13 +291,14 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) -> TemplatesView {
     meet.on_clear_all(move || {
         if let Some(ui) = weak.upgrade() {
             clear_meet(&ui.global::<MeetApi>());
+            super::contacts::clear(&ui);
         }
     });
     let d = dispatch.clone();
     let weak = ui.as_weak();
     meet.on_start(move || {
         let Some(ui) = weak.upgrade() else { return };
-        d(Command::MeetNow(meeting_form(&ui.global::<MeetApi>())));
+        d(Command::MeetNow(meeting_form(&ui)));
         // The conference screen follows when the room is in.
         ui.global::<RoomApi>().set_screen("home".into());
     });
@@ -294,14 +313,15 @@ pub fn wire(ui: &AppWindow, dispatch: Dispatch) -> TemplatesView {
         d(Command::SaveTemplate {
             id: None,
             name,
-            settings: meeting_form(&ui.global::<MeetApi>()),
+            settings: meeting_form(&ui),
         });
     });
     view
 }
 
 /// The Meet now form as a meeting to start or keep.
-fn meeting_form(m: &MeetApi<'_>) -> Meeting {
+fn meeting_form(ui: &AppWindow) -> Meeting {
+    let m = ui.global::<MeetApi>();
     let mode = templates::mode_of(m.get_mode());
     let participants = m.get_max_participants().clamp(2, 1000);
     let topic = m.get_topic().trim().to_string();
@@ -316,6 +336,7 @@ fn meeting_form(m: &MeetApi<'_>) -> Meeting {
         auto_approve: Some(m.get_auto_approve()),
         mute_on_entry: Some(m.get_mute_on_entry()),
         pin: (!pin.is_empty()).then_some(pin),
+        invite: super::contacts::invited(ui),
     }
 }
 
@@ -401,6 +422,49 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
     if !same {
         api.set_participants(ModelRc::new(VecModel::from(people)));
     }
+}
+
+/// What the Call field's text asks for: a user (`ann`), a user of another
+/// server (`ann@dais.example`), a conference (`\\c\\CID@server`) or a whole
+/// `trueconf:` link. `None` for blank text; the parser's error (with the
+/// position) for text that is none of these.
+pub fn call_string(text: &str) -> Result<Option<Command>, String> {
+    use crate::control::uri::{self, Target};
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let lower = text.to_ascii_lowercase();
+    if ["trueconf:", "visicall:", "intent:"]
+        .iter()
+        .any(|s| lower.starts_with(s))
+    {
+        return Ok(Some(Command::OpenLink {
+            link: text.to_string(),
+        }));
+    }
+    let parsed = uri::parse(&format!("trueconf:{text}")).map_err(|e| {
+        format!(
+            "Cannot call \"{text}\": at character {}: expected {}",
+            text[..e.offset.saturating_sub(9).min(text.len())]
+                .chars()
+                .count()
+                + 1,
+            e.expected
+        )
+    })?;
+    Ok(match parsed.link.target {
+        Some(Target::Call { peer, server }) => Some(Command::Call { peer, server }),
+        Some(Target::Conference { cid, server, .. }) => Some(Command::JoinConference {
+            cid,
+            server,
+            pin: None,
+            guest: None,
+        }),
+        _ => Some(Command::OpenLink {
+            link: format!("trueconf:{text}"),
+        }),
+    })
 }
 
 /// The conferences on this dais running now or starting today (local time).
@@ -509,6 +573,19 @@ fn show_state(api: &RoomApi<'_>, st: &AppState) {
             address: control.as_str().into(),
         });
     }
+    api.set_ringing(st.incoming.is_some());
+    if let Some(inc) = &st.incoming {
+        api.set_incoming_topic(inc.topic.as_str().into());
+        api.set_incoming_from(inc.from.as_str().into());
+    }
+    api.set_missed_call(
+        st.missed_call
+            .as_ref()
+            .map(|m| format!("Missed call: {}", m.topic))
+            .unwrap_or_default()
+            .into(),
+    );
+
     let current = api.get_endpoints();
     let same =
         current.row_count() == eps.len() && current.iter().zip(eps.iter()).all(|(a, b)| a == *b);
@@ -536,4 +613,47 @@ pub fn preview_sink(
             stats.preview_frames.fetch_add(1, Ordering::Relaxed);
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_strings_become_the_command_they_name() {
+        assert_eq!(call_string("  "), Ok(None));
+        assert_eq!(
+            call_string("ann"),
+            Ok(Some(Command::Call {
+                peer: "ann".into(),
+                server: None
+            }))
+        );
+        assert_eq!(
+            call_string("room@dais-b.example:8080"),
+            Ok(Some(Command::Call {
+                peer: "room".into(),
+                server: Some("dais-b.example:8080".into())
+            }))
+        );
+        assert!(matches!(
+            call_string("\\c\\4154248070@dais-b.example"),
+            Ok(Some(Command::JoinConference { cid, server: Some(s), .. }))
+                if cid == "4154248070" && s == "dais-b.example"
+        ));
+        assert_eq!(
+            call_string("trueconf:ann"),
+            Ok(Some(Command::OpenLink {
+                link: "trueconf:ann".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn a_bad_call_string_names_the_character() {
+        let e = call_string("ann@").unwrap_err();
+        assert!(e.starts_with("Cannot call \"ann@\": at character "), "{e}");
+        let e = call_string("ann%zz").unwrap_err();
+        assert!(e.contains("at character 4"), "{e}");
+    }
 }

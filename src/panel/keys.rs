@@ -1,7 +1,8 @@
 //! Remote and keyboard actions on the panel: arrows move the focus through
 //! the screen's controls in their order (the focus ring shows where), OK
 //! presses the focused control, digits type the conference ID, and the
-//! volume, mute, camera, call and hang-up keys act at once.
+//! volume, mute, camera, call and hang-up keys act at once (on a ringing
+//! invitation, call accepts and hang-up declines).
 
 use slint::ComponentHandle;
 use slint::platform::{Key, WindowEvent};
@@ -16,15 +17,20 @@ const VOLUME_STEP: i32 = 5;
 pub fn apply(ui: &AppWindow, ev: KeyEvent, dispatch: &Dispatch) {
     let api = ui.global::<RoomApi>();
     let home = !matches!(api.get_activity().as_str(), "conference" | "waiting");
+    let ringing = home && api.get_ringing();
     match ev {
-        KeyEvent::Press(Action::Digit(n)) if home => {
+        // A ringing invitation: call answers, hang-up declines; the
+        // arrows and OK reach the screen's two buttons as anywhere.
+        KeyEvent::Press(Action::Call) if ringing => api.invoke_accept(),
+        KeyEvent::Press(Action::HangUp) if ringing => api.invoke_decline(),
+        KeyEvent::Press(Action::Digit(n)) if home && !ringing => {
             let mut s = api.get_cid_entry().to_string();
             if s.len() < 128 {
                 s.push(char::from(b'0' + n));
                 api.set_cid_entry(s.into());
             }
         }
-        KeyEvent::Press(Action::Delete) if home => {
+        KeyEvent::Press(Action::Delete) if home && !ringing => {
             let mut s = api.get_cid_entry().to_string();
             s.pop();
             api.set_cid_entry(s.into());

@@ -11,6 +11,7 @@
 //! command and redraws from the state the app publishes, so a change made
 //! from any other input appears here too.
 
+pub mod contacts;
 mod headless;
 mod home;
 mod keys;

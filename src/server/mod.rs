@@ -72,6 +72,8 @@ pub enum Trigger {
     Api,
     Schedule,
     Room,
+    /// The last participant left a conference with `auto_termination`.
+    Emptied,
 }
 
 /// Everything the server announces to the rest of dais.
@@ -780,20 +782,56 @@ impl Server {
                 id,
             });
         }
+        let mut someone_left = false;
         for ev in events {
             if let roster::Event::Removed { id }
             | roster::Event::Left { id }
             | roster::Event::Refused { id, .. } = &ev
-                && let Ok(mut s) = self.inner.sessions.write()
             {
-                s.retain(|_, v| &v.member != id);
+                someone_left = true;
+                if let Ok(mut s) = self.inner.sessions.write() {
+                    s.retain(|_, v| &v.member != id);
+                }
             }
             self.emit(ServerEvent::Roster {
                 cid: cid.to_string(),
                 event: ev,
             });
         }
+        if someone_left {
+            self.terminate_if_empty(cid);
+        }
         Ok(())
+    }
+
+    /// Stops a conference with `auto_termination` once nobody is left in
+    /// it (a call ends when both sides have hung up).
+    fn terminate_if_empty(&self, cid: &str) {
+        let empty = self.read().get(cid).is_some_and(|e| {
+            e.conf.options.auto_termination
+                && e.conf.state == RunState::Running
+                && e.roster.is_empty()
+        });
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !empty {
+            return;
+        }
+        let server = self.clone();
+        let cid = cid.to_string();
+        rt.spawn(async move {
+            let room = Principal::Room {
+                login: server.inner.config.room_login.clone(),
+            };
+            match server
+                .set_running(&room, &cid, false, Trigger::Emptied)
+                .await
+            {
+                Ok(_) => tracing::info!(%cid, "the last participant left: conference stopped"),
+                Err(e) => tracing::warn!(%cid, error = %e, "could not stop the emptied conference"),
+            }
+        });
     }
 
     // ---- live media -------------------------------------------------------------

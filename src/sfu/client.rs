@@ -574,18 +574,111 @@ pub async fn sign_in(
     client_id: &str,
     client_secret: &str,
 ) -> Result<String, ClientError> {
-    let unreachable = |reason: String| ClientError::Unreachable {
-        host: host.to_string(),
-        reason,
-    };
     let body = serde_urlencoded::to_string([
         ("grant_type", "client_credentials"),
         ("client_id", client_id),
         ("client_secret", client_secret),
     ])
-    .map_err(|e| unreachable(e.to_string()))?;
+    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let sign_in = |reason: String| ClientError::SignIn {
+        host: host.to_string(),
+        reason,
+    };
+    let (status, v) = http_json(
+        host,
+        "POST /oauth2/v1/token",
+        None,
+        "application/x-www-form-urlencoded",
+        &body,
+    )
+    .await?;
+    let v = v.ok_or_else(|| sign_in(format!("HTTP {status} without a JSON body")))?;
+    if status != 200 {
+        return Err(sign_in(
+            v["error_description"]
+                .as_str()
+                .or(v["error"].as_str())
+                .unwrap_or("refused")
+                .to_string(),
+        ));
+    }
+    v["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| sign_in("no access_token in the answer".into()))
+}
+
+/// Places a call to `peer` on another dais: a running conference of two
+/// there ("all on screen", ended when both have left) with `peer` invited,
+/// so their endpoint rings. Returns its CID for the room to join.
+pub async fn place_call(
+    host: &str,
+    access_token: &str,
+    owner: &str,
+    peer: &str,
+    topic: &str,
+) -> Result<String, ClientError> {
+    let body = serde_json::json!({
+        "topic": topic,
+        "owner": owner,
+        "type": 0,
+        "max_participants": 2,
+        "schedule": {"type": -1},
+        "invitations": [{"id": peer, "display_name": peer}],
+        "auto_invite": 1,
+        "auto_termination_enabled": true,
+        "state": "running",
+    })
+    .to_string();
+    let (status, v) = http_json(
+        host,
+        "POST /api/v3.11/conferences",
+        Some(access_token),
+        "application/json",
+        &body,
+    )
+    .await?;
+    let refused = |v: Option<&serde_json::Value>| ClientError::Refused {
+        reason: if status == 404 {
+            "not_found"
+        } else {
+            "refused"
+        }
+        .into(),
+        message: format!(
+            "{host} would not place the call to {peer}: {}",
+            v.and_then(|v| v["error"]["message"].as_str().or(v["message"].as_str()))
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("HTTP {status}"))
+        ),
+    };
+    if !(200..300).contains(&status) {
+        return Err(refused(v.as_ref()));
+    }
+    v.as_ref()
+        .and_then(|v| v["conference"]["id"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| refused(v.as_ref()))
+}
+
+/// One HTTP/1.1 request with a body to another dais; the status and the
+/// JSON body, if the answer had one.
+async fn http_json(
+    host: &str,
+    request_line: &str,
+    bearer: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> Result<(u16, Option<serde_json::Value>), ClientError> {
+    let unreachable = |reason: String| ClientError::Unreachable {
+        host: host.to_string(),
+        reason,
+    };
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "POST /oauth2/v1/token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{request_line} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let io = async {
@@ -608,28 +701,7 @@ pub async fn sign_in(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| unreachable("no HTTP status".into()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(body.trim()).map_err(|_| ClientError::SignIn {
-            host: host.to_string(),
-            reason: format!("HTTP {status} without a JSON body"),
-        })?;
-    if status != 200 {
-        return Err(ClientError::SignIn {
-            host: host.to_string(),
-            reason: v["error_description"]
-                .as_str()
-                .or(v["error"].as_str())
-                .unwrap_or("refused")
-                .to_string(),
-        });
-    }
-    v["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| ClientError::SignIn {
-            host: host.to_string(),
-            reason: "no access_token in the answer".into(),
-        })
+    Ok((status, serde_json::from_str(body.trim()).ok()))
 }
 
 #[cfg(test)]

@@ -537,3 +537,22 @@ pub fn link_token(web_url: &str) -> String {
         .unwrap_or_else(|| panic!("no token in {web_url}"))
         .to_string()
 }
+
+/// A room whose camera shows `pattern` at 640×360, 15 fps, with more
+/// settings and command-line arguments; ready when this returns.
+pub fn start_room(data: &Path, pattern: &str, extra_config: &str, extra: &[&str]) -> Dais {
+    let cfg = data.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[camera]\npattern = \"{pattern}\"\nwidth = 640\nheight = 360\nframerate = 15\n{extra_config}"
+        ),
+    )
+    .unwrap();
+    let mut s = Start::new(data);
+    s.config = Some(cfg);
+    s.extra = extra.iter().map(|s| s.to_string()).collect();
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    d
+}

@@ -1,0 +1,106 @@
+//! The room's contacts: its phone book (`[[room.contacts]]`) and the users
+//! of its own server, as one list sorted by name. Sans-IO.
+
+use serde::Serialize;
+
+use crate::config::{ContactSettings, UserSettings};
+
+/// Someone the room can call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub name: String,
+    /// The call string: `login` on this dais, `user@server`, or a
+    /// conference (`\c\CID@server`).
+    pub address: String,
+    /// A user of the room's own server: they can be invited to the
+    /// room's meetings.
+    pub local: bool,
+}
+
+/// The phone book first (its names win), then the server's users it does
+/// not already list; sorted by name, case aside.
+pub fn list(phone_book: &[ContactSettings], users: &[UserSettings]) -> Vec<Contact> {
+    let mut out: Vec<Contact> = Vec::new();
+    let mut add = |c: Contact| {
+        if !out
+            .iter()
+            .any(|o| o.address.eq_ignore_ascii_case(&c.address))
+        {
+            out.push(c);
+        }
+    };
+    for c in phone_book {
+        let address = c.address.trim().to_string();
+        let local = users.iter().any(|u| u.login.eq_ignore_ascii_case(&address));
+        add(Contact {
+            name: c.name.trim().to_string(),
+            address,
+            local,
+        });
+    }
+    for u in users {
+        add(Contact {
+            name: if u.display_name.trim().is_empty() {
+                u.login.clone()
+            } else {
+                u.display_name.trim().to_string()
+            },
+            address: u.login.clone(),
+            local: true,
+        });
+    }
+    out.sort_by_key(|c| c.name.to_lowercase());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(login: &str, name: &str) -> UserSettings {
+        UserSettings {
+            login: login.into(),
+            display_name: name.into(),
+            password_hash: String::new(),
+        }
+    }
+
+    fn entry(name: &str, address: &str) -> ContactSettings {
+        ContactSettings {
+            name: name.into(),
+            address: address.into(),
+        }
+    }
+
+    #[test]
+    fn the_phone_book_and_the_servers_users_make_one_sorted_list() {
+        let list = list(
+            &[
+                entry("Boardroom 2.01", "room@dais-b.example"),
+                entry("Ann (desk)", "ANN"),
+            ],
+            &[user("ann", "Ann Smith"), user("bob", "")],
+        );
+        assert_eq!(
+            list,
+            vec![
+                Contact {
+                    name: "Ann (desk)".into(),
+                    address: "ANN".into(),
+                    local: true
+                },
+                Contact {
+                    name: "Boardroom 2.01".into(),
+                    address: "room@dais-b.example".into(),
+                    local: false
+                },
+                Contact {
+                    name: "bob".into(),
+                    address: "bob".into(),
+                    local: true
+                },
+            ]
+        );
+    }
+}
