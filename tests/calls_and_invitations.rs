@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, Control, Dais, display_shows, eventually, start_room};
+use common::{Api, Control, Dais, display_shows, eventually, get_bytes, start_room};
 use serde_json::{Value, json};
 
 const RED: (u8, u8, u8) = (255, 0, 0);
@@ -17,6 +17,25 @@ const BLUE: (u8, u8, u8) = (0, 0, 255);
 
 /// A valid Argon2 hash (of "password"); users here never sign in.
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGFpcy10ZXN0LXNhbHQ$0E3VrMUq2H1ZbJUiEB7Cu6c2fOCTz1bVb8UVZPpF8xk";
+
+/// The share of a PNG's pixels within 60 of `colour` in every channel.
+fn share_of(png: &[u8], colour: (u8, u8, u8)) -> f64 {
+    let Ok(mut r) = png::Decoder::new(std::io::Cursor::new(png)).read_info() else {
+        return 0.0;
+    };
+    let mut buf = vec![0; r.output_buffer_size().unwrap_or(0)];
+    let Ok(info) = r.next_frame(&mut buf) else {
+        return 0.0;
+    };
+    let step = info.color_type.samples();
+    let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(step).collect();
+    let near = |a: u8, b: u8| a.abs_diff(b) <= 60;
+    let hits = px
+        .iter()
+        .filter(|p| near(p[0], colour.0) && near(p[1], colour.1) && near(p[2], colour.2))
+        .count();
+    hits as f64 / px.len().max(1) as f64
+}
 
 fn state(c: &mut Control) -> Value {
     let r = c.call(json!({"method": "getAppState"}));
@@ -95,6 +114,17 @@ fn a_room_calls_a_room_on_another_dais_which_rings_until_accepted() {
         Duration::from_secs(40),
         "the caller's red camera at the callee",
         || display_shows(&callee, RED).then_some(()),
+    );
+
+    // The callee's panel shows the conference as its display composes it:
+    // the caller's red camera in the conference picture.
+    eventually(
+        Duration::from_secs(40),
+        "the caller's red camera on the callee's panel",
+        || {
+            let (code, png) = get_bytes(&callee.url("/panel/screenshot.png"));
+            (code == 200 && share_of(&png, RED) > 0.02).then_some(())
+        },
     );
 
     // The caller hangs up: the callee leaves by itself and the call's

@@ -377,6 +377,7 @@ async fn supervise(
             display: settings.display.clone(),
             media: settings.media.clone(),
             panel_frames: panel_handle.as_ref().map(|p| p.preview_sink()),
+            panel_display_frames: panel_handle.as_ref().map(|p| p.display_sink()),
             panel_size: (480, 270),
             panel_fps: 10,
         },

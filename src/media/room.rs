@@ -9,6 +9,7 @@
 //!             ├ input-selector → volume(mute) → webrtcdsp → tee ─┬─ level → fakesink (meter)
 //! silence ────┘                                                   └─ (per call) → opusenc → webrtcbin
 //! remote video ... → compositor(layout) → tee ─┬─ queue → display sink
+//!                                              ├─ queue(leaky) → rate/scale → appsink (panel, in a conference)
 //!                                              └─ (recording) → encoder → splitmuxsink
 //! silence + remote audio ... → audiomixer → volume → webrtcechoprobe → speaker
 //! ```
@@ -51,7 +52,11 @@ pub struct RoomConfig {
     pub display_target: DisplayTarget,
     pub display: DisplaySettings,
     pub media: MediaSettings,
+    /// The camera, for the panel's preview tile.
     pub panel_frames: Option<FrameCallback>,
+    /// The room display as composed (every tile in the layout), for the
+    /// panel's conference screen.
+    pub panel_display_frames: Option<FrameCallback>,
     pub panel_size: (u32, u32),
     pub panel_fps: u32,
 }
@@ -443,16 +448,23 @@ impl Room {
             .ok_or_else(|| MediaError::link("mixer"))?;
         link_pads(&mix_silence.static_pad("src"), &mixpad, "silence → mixer")?;
 
-        // The panel's camera tile.
-        if let Some(cb) = &config.panel_frames {
-            build_panel_tap(
-                &pipeline,
-                &vtee,
-                cb.clone(),
-                config.panel_size,
-                config.panel_fps,
-                &stats,
-            )?;
+        // The panel's camera tile, and the display as the panel's
+        // conference picture.
+        for (prefix, tee, cb) in [
+            ("panel", &vtee, &config.panel_frames),
+            ("panel-display", &display_tee, &config.panel_display_frames),
+        ] {
+            if let Some(cb) = cb {
+                build_panel_tap(
+                    &pipeline,
+                    tee,
+                    prefix,
+                    cb.clone(),
+                    config.panel_size,
+                    config.panel_fps,
+                    &stats,
+                )?;
+            }
         }
 
         let layout = Layout::from_name(&config.media.layout).unwrap_or_default();
@@ -907,23 +919,26 @@ pub(crate) fn link_pads(
         .map_err(|_| MediaError::link(what))
 }
 
+/// A small, slow copy of `tee`'s video for the panel (elements named
+/// `<prefix>-...`, the appsink `<prefix>`).
 fn build_panel_tap(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
+    prefix: &str,
     cb: FrameCallback,
     (w, h): (u32, u32),
     fps: u32,
     stats: &Arc<RoomStats>,
 ) -> Result<(), MediaError> {
-    let q = make("queue", "panel-queue")?;
+    let q = make("queue", &format!("{prefix}-queue"))?;
     q.set_property_from_str("leaky", "downstream");
     q.set_property("max-size-buffers", 2u32);
-    let rate = make("videorate", "panel-rate")?;
+    let rate = make("videorate", &format!("{prefix}-rate"))?;
     rate.set_property("drop-only", true);
-    let scale = make("videoscale", "panel-scale")?;
-    let conv = make("videoconvert", "panel-convert")?;
+    let scale = make("videoscale", &format!("{prefix}-scale"))?;
+    let conv = make("videoconvert", &format!("{prefix}-convert"))?;
     let appsink = gst_app::AppSink::builder()
-        .name("panel")
+        .name(prefix)
         .caps(
             &gst::Caps::builder("video/x-raw")
                 .field("format", "RGB")
@@ -941,7 +956,8 @@ fn build_panel_tap(
         &[&q, &rate, &scale, &conv, appsink.upcast_ref()],
         "panel tile",
     )?;
-    tee.link(&q).map_err(|_| MediaError::link("tee → panel"))?;
+    tee.link(&q)
+        .map_err(|_| MediaError::link(&format!("tee → {prefix}")))?;
     let st = Arc::downgrade(stats);
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()

@@ -134,9 +134,16 @@ impl Home {
         show(ui, &app.state());
         let mut rx = app.watch();
         let weak = ui.as_weak();
+        let shared = app.shared.clone();
         let feed = rt.spawn(async move {
             while rx.changed().await.is_ok() {
                 let st = rx.borrow_and_update().clone();
+                if let Some(s) = shared.panel_stats.get() {
+                    s.in_conference.store(
+                        matches!(st.activity, Activity::Conference | Activity::Waiting),
+                        Ordering::Relaxed,
+                    );
+                }
                 let ok = weak.upgrade_in_event_loop(move |ui| show(&ui, &st));
                 if ok.is_err() {
                     break;
@@ -369,6 +376,8 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
     api.set_sharing(st.sharing);
     api.set_camera_off(st.camera.muted);
     let Some(c) = &st.conference else {
+        // The next conference starts without the last one's picture.
+        api.set_display_live(false);
         if api.get_participants().row_count() > 0 {
             api.set_participants(ModelRc::new(VecModel::from(Vec::<Person>::new())));
         }
@@ -601,6 +610,9 @@ pub fn preview_sink(
     stats: Arc<PanelStats>,
 ) -> Arc<dyn Fn(RgbFrame) + Send + Sync> {
     Arc::new(move |frame: RgbFrame| {
+        if stats.in_conference.load(Ordering::Relaxed) {
+            return;
+        }
         let buf = SharedPixelBuffer::<slint::Rgb8Pixel>::clone_from_slice(
             &frame.data,
             frame.width,
@@ -611,6 +623,29 @@ pub fn preview_sink(
             ui.global::<RoomApi>()
                 .set_preview(slint::Image::from_rgb8(buf));
             stats.preview_frames.fetch_add(1, Ordering::Relaxed);
+        });
+    })
+}
+
+/// Hands the room display's frames (the far end, content and self-view in
+/// the chosen layout) to the conference screen, while there is one.
+pub fn display_sink(
+    weak: slint::Weak<AppWindow>,
+    stats: Arc<PanelStats>,
+) -> Arc<dyn Fn(RgbFrame) + Send + Sync> {
+    Arc::new(move |frame: RgbFrame| {
+        if !stats.in_conference.load(Ordering::Relaxed) {
+            return;
+        }
+        let buf = SharedPixelBuffer::<slint::Rgb8Pixel>::clone_from_slice(
+            &frame.data,
+            frame.width,
+            frame.height,
+        );
+        let _ = weak.upgrade_in_event_loop(move |ui| {
+            let api = ui.global::<RoomApi>();
+            api.set_display(slint::Image::from_rgb8(buf));
+            api.set_display_live(true);
         });
     })
 }

@@ -67,6 +67,10 @@ pub struct PanelStats {
     /// counts, on a screen only renderers with rendering notifiers do.
     pub counts_frames: AtomicBool,
     pub preview_frames: AtomicU64,
+    /// The room is in a conference: the panel shows the display as
+    /// composed, not the camera alone (each tap skips frames the panel
+    /// does not show).
+    pub in_conference: AtomicBool,
     pub last_frame: Mutex<Option<Snapshot>>,
 }
 
@@ -89,6 +93,12 @@ impl PanelHandle {
     /// A callback that shows camera frames in the preview tile.
     pub fn preview_sink(&self) -> Arc<dyn Fn(RgbFrame) + Send + Sync> {
         home::preview_sink(self.weak.clone(), self.stats.clone())
+    }
+
+    /// A callback that shows the room display (every tile in its layout)
+    /// on the conference screen.
+    pub fn display_sink(&self) -> Arc<dyn Fn(RgbFrame) + Send + Sync> {
+        home::display_sink(self.weak.clone(), self.stats.clone())
     }
 
     /// Ends the panel's event loop and joins its thread.

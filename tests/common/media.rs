@@ -63,6 +63,7 @@ pub fn config(pattern: &str, freq: f64) -> RoomConfig {
             ..Default::default()
         },
         panel_frames: None,
+        panel_display_frames: None,
         panel_size: (160, 90),
         panel_fps: 5,
     }
