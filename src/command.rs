@@ -324,8 +324,14 @@ pub enum Command {
         #[serde(default)]
         zoom: f32,
     },
-    /// The camera's controls (V4L2 cameras).
+    /// The camera's controls (V4L2 cameras), with their current values.
     GetCameraControls,
+    /// Sets one camera control (`control`: its id or name, as
+    /// `getCameraControls` lists them) and reads it back.
+    SetCameraControl {
+        control: String,
+        value: i64,
+    },
     /// Share content (the second video source) on the display and in calls.
     ShareContent {
         on: bool,
@@ -388,6 +394,7 @@ impl Command {
             Command::CameraPreset { .. } => "cameraPreset",
             Command::CameraMove { .. } => "cameraMove",
             Command::GetCameraControls => "getCameraControls",
+            Command::SetCameraControl { .. } => "setCameraControl",
             Command::ShareContent { .. } => "shareContent",
             Command::SwitchCamera { .. } => "switchCamera",
             Command::CloseRtsp => "closeRtsp",

@@ -268,7 +268,15 @@ fn bad_links_and_bad_json_get_errors_while_others_keep_working() {
         r["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no pan, tilt or zoom"),
+            .contains("not a V4L2 device"),
+        "{r}"
+    );
+    let r = bad.call(json!({"method": "setCameraControl", "control": "brightness", "value": 128}));
+    assert_eq!(r["error"]["code"], "unavailable", "{r}");
+    let r = bad.call(json!({"method": "setCameraControl", "control": "brightness"}));
+    assert_eq!(r["error"]["code"], "badRequest", "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("value"),
         "{r}"
     );
     let r = bad.call(json!({"method": "subscribe", "path": "nothing.here"}));

@@ -468,11 +468,46 @@ impl Loop {
                 let device = self.v4l2_camera()?;
                 let list = tokio::task::spawn_blocking(move || {
                     let cam = V4lCamera::open(&device).map_err(device_err)?;
-                    cam.controls().map_err(device_err)
+                    let list = cam.controls().map_err(device_err)?;
+                    Ok::<_, CommandError>(
+                        list.into_iter()
+                            .map(|c| {
+                                let mut v = json!(c);
+                                if !matches!(c.kind, camera::ControlKind::Button) {
+                                    v["value"] = json!(cam.get(c.id).ok());
+                                }
+                                v
+                            })
+                            .collect::<Vec<_>>(),
+                    )
                 })
                 .await
                 .map_err(|e| err(ErrorCode::Internal, e.to_string()))??;
                 Ok(Reply::Json(json!({"controls": list})))
+            }
+            Command::SetCameraControl { control, value } => {
+                let device = self.v4l2_camera()?;
+                tokio::task::spawn_blocking(move || {
+                    let cam = V4lCamera::open(&device).map_err(device_err)?;
+                    let list = cam.controls().map_err(device_err)?;
+                    let c = camera::find_control(&list, &control).ok_or_else(|| {
+                        err(
+                            ErrorCode::NotFound,
+                            format!(
+                                "control: the camera has no control {control:?} (getCameraControls lists them)"
+                            ),
+                        )
+                    })?;
+                    camera::check_value(c, value)
+                        .map_err(|m| err(ErrorCode::BadRequest, format!("value: {m}")))?;
+                    cam.set(c.id, value).map_err(device_err)?;
+                    let now = cam.get(c.id).map_err(device_err)?;
+                    Ok::<_, CommandError>(Reply::Json(
+                        json!({"id": c.id, "name": c.name, "value": now}),
+                    ))
+                })
+                .await
+                .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
             }
             Command::ShareContent { on } => {
                 let media = self.media()?;
@@ -552,7 +587,7 @@ impl Loop {
             Some(CameraTarget::V4l2 { device, .. }) => Ok(device),
             Some(t) => Err(err(
                 ErrorCode::Unavailable,
-                format!("the camera ({t}) has no pan, tilt or zoom"),
+                format!("the camera ({t}) is not a V4L2 device: it has no camera controls"),
             )),
             None => Err(err(ErrorCode::Unavailable, "no camera")),
         }

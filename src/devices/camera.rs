@@ -87,6 +87,51 @@ fn snap(c: &ControlInfo, v: i64) -> i64 {
     snapped.clamp(c.min, c.max)
 }
 
+/// A control's name as a key: lower case, words joined by `_`
+/// ("Focus, Absolute" and `focus_absolute` are the same key).
+pub fn control_key(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+/// The control `key` names: its id (decimal or `0x...`) or its name in
+/// any spelling [`control_key`] accepts.
+pub fn find_control<'a>(controls: &'a [ControlInfo], key: &str) -> Option<&'a ControlInfo> {
+    let key = key.trim();
+    let id = key
+        .strip_prefix("0x")
+        .map(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or_else(|| key.parse().ok());
+    let name = control_key(key);
+    controls
+        .iter()
+        .find(|c| Some(c.id) == id || control_key(&c.name) == name)
+}
+
+/// Whether `value` is one the control takes; the message says what it takes.
+pub fn check_value(c: &ControlInfo, value: i64) -> Result<(), String> {
+    match c.kind {
+        ControlKind::Button => Err(format!("{} is a button, not a value", c.name)),
+        ControlKind::Other => Err(format!("{} is not a number control", c.name)),
+        _ if value < c.min || value > c.max => Err(format!(
+            "{} takes {} to {}, got {value}",
+            c.name, c.min, c.max
+        )),
+        _ if c.step > 1 && (value - c.min) % c.step as i64 != 0 => Err(format!(
+            "{} moves in steps of {} from {}, got {value}",
+            c.name, c.step, c.min
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Moves pan, tilt and zoom by fractions of their range (-1.0 to 1.0).
 /// Axes the camera lacks are skipped; asking only for those is an error.
 pub fn move_relative(
@@ -384,6 +429,39 @@ mod tests {
 
     const PTZ: &str = include_str!("../../tests/data/v4l2/logitech-ptz-pro-2.txt");
     const WEBCAM: &str = include_str!("../../tests/data/v4l2/laptop-webcam.txt");
+
+    #[test]
+    fn controls_are_found_by_id_or_any_spelling_of_their_name() {
+        let list: Vec<ControlInfo> = parse_v4l2_ctl(PTZ).into_iter().map(|(c, _)| c).collect();
+        let pan = find_control(&list, "pan_absolute").unwrap();
+        assert_eq!(pan.id, cid::PAN_ABSOLUTE);
+        assert_eq!(find_control(&list, "Pan, Absolute").unwrap().id, pan.id);
+        assert_eq!(
+            find_control(&list, &format!("{:#x}", pan.id)).unwrap().id,
+            pan.id
+        );
+        assert_eq!(find_control(&list, &pan.id.to_string()).unwrap().id, pan.id);
+        assert!(find_control(&list, "warp_drive").is_none());
+        assert_eq!(
+            control_key("  White Balance Temperature, Auto "),
+            "white_balance_temperature_auto"
+        );
+    }
+
+    #[test]
+    fn values_outside_a_controls_range_or_step_are_named() {
+        let list: Vec<ControlInfo> = parse_v4l2_ctl(PTZ).into_iter().map(|(c, _)| c).collect();
+        let pan = find_control(&list, "pan_absolute").unwrap();
+        assert_eq!(check_value(pan, 7200), Ok(()));
+        assert_eq!(
+            check_value(pan, 40000).unwrap_err(),
+            "pan_absolute takes -36000 to 36000, got 40000"
+        );
+        assert_eq!(
+            check_value(pan, 100).unwrap_err(),
+            "pan_absolute moves in steps of 3600 from -36000, got 100"
+        );
+    }
 
     #[test]
     fn recorded_lists_parse() {
