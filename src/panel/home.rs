@@ -19,7 +19,7 @@ use crate::media::{PreviewState, RgbFrame};
 /// Lives as long as the UI; dropping it stops the clock and the state feed.
 pub struct Home {
     _clock: slint::Timer,
-    _meter: slint::Timer,
+    _meter: std::rc::Rc<slint::Timer>,
     feed: tokio::task::JoinHandle<()>,
     dispatch: Dispatch,
 }
@@ -70,6 +70,38 @@ impl Home {
             &crate::contacts::list(&s.room.contacts, &s.server.users),
         );
 
+        // The microphone meter moves ten times a second while Settings are
+        // on screen; the clock's tick starts and stops it.
+        let meter = std::rc::Rc::new(slint::Timer::default());
+        let meter_on = {
+            let weak = ui.as_weak();
+            let stats = app.shared.clone();
+            let meter = std::rc::Rc::downgrade(&meter);
+            move |on: bool| {
+                let Some(meter) = meter.upgrade() else { return };
+                if !on {
+                    meter.stop();
+                    return;
+                }
+                if meter.running() {
+                    return;
+                }
+                let (weak, stats) = (weak.clone(), stats.clone());
+                meter.start(
+                    slint::TimerMode::Repeated,
+                    std::time::Duration::from_millis(100),
+                    move || {
+                        let Some(ui) = weak.upgrade() else { return };
+                        let db = stats
+                            .media_stats
+                            .get()
+                            .and_then(|s| s.mic_level_db.lock().ok().and_then(|l| *l));
+                        super::settings::show_meter(&ui, db);
+                    },
+                );
+            }
+        };
+
         let clock = slint::Timer::default();
         let weak = ui.as_weak();
         let server = app.shared.server.clone();
@@ -90,7 +122,9 @@ impl Home {
                 // Templates change from REST too: each second, cheaply.
                 templates.show(&ui, templates::from_server(&server));
                 // Settings, while they are on screen: uptime, meter, network.
-                if ui.global::<RoomApi>().get_screen() == "settings" {
+                let on_settings = ui.global::<RoomApi>().get_screen() == "settings";
+                meter_on(on_settings);
+                if on_settings {
                     if seconds.is_multiple_of(5) || network.interfaces.is_empty() {
                         network = super::settings::NetworkInfo::read();
                     }
@@ -110,25 +144,6 @@ impl Home {
             slint::TimerMode::Repeated,
             std::time::Duration::from_secs(1),
             tick,
-        );
-
-        // The microphone meter moves ten times a second while it is shown.
-        let meter = slint::Timer::default();
-        let weak = ui.as_weak();
-        let stats = app.shared.clone();
-        meter.start(
-            slint::TimerMode::Repeated,
-            std::time::Duration::from_millis(100),
-            move || {
-                let Some(ui) = weak.upgrade() else { return };
-                if ui.global::<RoomApi>().get_screen() == "settings" {
-                    let db = stats
-                        .media_stats
-                        .get()
-                        .and_then(|s| s.mic_level_db.lock().ok().and_then(|l| *l));
-                    super::settings::show_meter(&ui, db);
-                }
-            },
         );
 
         show(ui, &app.state());
