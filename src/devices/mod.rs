@@ -10,6 +10,7 @@
 //! names written in code.
 
 pub mod camera;
+pub mod drm;
 pub mod mixer;
 pub mod monitor;
 pub mod sysfs;

@@ -212,6 +212,28 @@ pub fn drm_connectors(root: &Root) -> Vec<DrmConnector> {
                 .unwrap_or_default(),
         });
     }
+    // Kernels before 6.2 have no `connector_id` in sysfs: ask the device.
+    let cards: std::collections::BTreeSet<String> = out
+        .iter()
+        .filter(|c| c.id.is_none())
+        .map(|c| c.card.clone())
+        .collect();
+    for card in cards {
+        let dev = root.join(&format!("/dev/dri/{card}"));
+        if !dev.exists() {
+            continue;
+        }
+        match super::drm::connector_ids(&dev) {
+            Ok(ids) => {
+                for c in out.iter_mut().filter(|c| c.card == card && c.id.is_none()) {
+                    c.id = ids.iter().find(|(n, _)| *n == c.name).map(|(_, id)| *id);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(device = %dev.display(), error = %e, "no connector ids from the DRM device")
+            }
+        }
+    }
     out.sort_by(|a, b| (&a.card, &a.name).cmp(&(&b.card, &b.name)));
     out
 }

@@ -111,6 +111,7 @@ async fn status(State(app): State<App>) -> Response {
                 .load(Ordering::Relaxed)
                 .then(|| p.frames_rendered.load(Ordering::Relaxed)),
             "previewFramesShown": p.preview_frames.load(Ordering::Relaxed),
+            "focus": p.focus.lock().map(|f| f.clone()).unwrap_or_default(),
         })
     });
     let report = sh.store.report();

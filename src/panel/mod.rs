@@ -71,6 +71,9 @@ pub struct PanelStats {
     /// composed, not the camera alone (each tap skips frames the panel
     /// does not show).
     pub in_conference: AtomicBool,
+    /// The control the remote's focus is on, after the last key (its
+    /// accessible label; empty when none).
+    pub focus: Mutex<String>,
     pub last_frame: Mutex<Option<Snapshot>>,
 }
 
@@ -121,6 +124,7 @@ fn remote_and_keyboard(
     ui: &AppWindow,
     settings: &crate::config::InputSettings,
     dispatch: Dispatch,
+    stats: Arc<PanelStats>,
     stop: Arc<AtomicBool>,
 ) {
     if !settings.enabled {
@@ -154,10 +158,14 @@ fn remote_and_keyboard(
         .spawn(move || {
             for ev in rx {
                 let d = dispatch.clone();
-                if weak
-                    .upgrade_in_event_loop(move |ui| keys::apply(&ui, ev, &d))
-                    .is_err()
-                {
+                let stats = stats.clone();
+                let applied = weak.upgrade_in_event_loop(move |ui| {
+                    keys::apply(&ui, ev, &d);
+                    if let Ok(mut f) = stats.focus.lock() {
+                        *f = ui.global::<FocusApi>().get_focused().to_string();
+                    }
+                });
+                if applied.is_err() {
                     break;
                 }
             }
@@ -204,7 +212,13 @@ pub fn start(
             };
             let input = app.shared.settings.input.clone();
             let controller = home::Home::attach(&ui, app, rt);
-            remote_and_keyboard(&ui, &input, controller.dispatch(), thread_stop.clone());
+            remote_and_keyboard(
+                &ui,
+                &input,
+                controller.dispatch(),
+                thread_stats.clone(),
+                thread_stop.clone(),
+            );
             let _ = tx.send(Ok(ui.as_weak()));
             if let Err(e) = ui.show() {
                 tracing::error!(error = %e, "panel: cannot show the window");

@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""The host side of `make image-test` (started by images/image-test.sh).
+
+Reads the guest's PASS/FAIL lines from the results serial port (a unix
+socket), then checks dais from outside the machine: HTTP through the
+loopback forwards, the display through QMP screendump, the input path
+through QMP send-key, and a call between the guest's dais and the host's.
+Finally asks the guest to power off and waits for qemu to exit.
+
+Prints one line per check ("guest PASS name: ..." / "host  FAIL name: ...").
+Exit status: 0 all passed, 1 some check failed, 2 a timeout.
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+
+PIN = "2468"  # images/guest/dais.toml and the host dais's --control-pin
+
+
+class Timeout(Exception):
+    pass
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.deadline = args.start + args.timeout - 15
+        self.results = []  # (where, ok, name, text)
+        self.figures = {}
+
+    def left(self):
+        return self.deadline - time.time()
+
+    def report(self, where, ok, name, text):
+        self.results.append((where, ok, name, text))
+        print(f"{where:<5} {'PASS' if ok else 'FAIL'} {name}: {text}", flush=True)
+
+    def qemu_alive(self):
+        try:
+            os.kill(self.args.qemu_pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+# --- the results serial port ---------------------------------------------------
+
+class Serial:
+    def __init__(self, path, run):
+        self.run = run
+        self.buf = b""
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                return
+            except OSError:
+                self.sock.close()
+                if run.left() <= 0 or not run.qemu_alive():
+                    raise Timeout(f"no results port at {path}")
+                time.sleep(0.2)
+
+    def lines(self):
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                yield line.decode("utf-8", "replace").strip("\r")
+            left = self.run.left()
+            if left <= 0:
+                raise Timeout("the guest did not finish its checks in time")
+            if not self.run.qemu_alive():
+                raise Timeout("qemu exited before the guest finished its checks")
+            self.sock.settimeout(min(left, 2.0))
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            if not data:
+                raise Timeout("the results port closed")
+            self.buf += data
+
+    def send(self, text):
+        self.sock.sendall(text.encode() + b"\n")
+
+
+# --- HTTP and the control API ---------------------------------------------------
+
+def http(url, body=None, token=None, timeout=15):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers=headers,
+                                 method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        return 0, str(e).encode()
+
+
+class Control:
+    def __init__(self, base):
+        self.base = base
+        code, body = http(f"{base}/control", {"method": "auth", "credentials": PIN})
+        if code != 200:
+            raise RuntimeError(f"auth at {base}: HTTP {code} {body[:200]!r}")
+        self.token = json.loads(body)["result"]["token"]
+
+    def __call__(self, method, **params):
+        code, body = http(f"{self.base}/control", {"method": method, **params}, self.token, timeout=60)
+        try:
+            return json.loads(body)
+        except ValueError:
+            return {"ok": False, "error": f"HTTP {code}: {body[:200]!r}"}
+
+
+def app_state(ctl):
+    return ctl("getAppState").get("result", {})
+
+
+def status(base):
+    code, body = http(f"{base}/status")
+    return json.loads(body) if code == 200 else {}
+
+
+def wait_for(pred, seconds, step=0.5):
+    end = time.time() + seconds
+    while True:
+        v = pred()
+        if v or time.time() >= end:
+            return v
+        time.sleep(step)
+
+
+# --- QMP -----------------------------------------------------------------------
+
+class Qmp:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(path)
+        self.f = self.sock.makefile("rwb")
+        self._read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise RuntimeError("QMP closed")
+            msg = json.loads(line)
+            if "event" in msg:
+                continue
+            return msg
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
+        self.f.flush()
+        msg = self._read()
+        if "error" in msg:
+            raise RuntimeError(f"QMP {name}: {msg['error'].get('desc')}")
+        return msg.get("return")
+
+    def key(self, qcode, hold_ms=100):
+        self.cmd("send-key", keys=[{"type": "qcode", "data": qcode}], **{"hold-time": hold_ms})
+
+
+def read_ppm(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    # P6\n<w> <h>\n<max>\n<bytes>
+    parts = []
+    i = 0
+    while len(parts) < 4:
+        while data[i:i + 1].isspace():
+            i += 1
+        j = i
+        while not data[j:j + 1].isspace():
+            j += 1
+        parts.append(data[i:j])
+        i = j
+    i += 1
+    if parts[0] != b"P6":
+        raise ValueError(f"{path}: not a binary PPM")
+    w, h = int(parts[1]), int(parts[2])
+    return w, h, data[i:i + w * h * 3]
+
+
+HUES = {  # the 75% colour bars vivid draws, by which channels are high
+    "yellow": (1, 1, 0), "cyan": (0, 1, 1), "green": (0, 1, 0),
+    "magenta": (1, 0, 1), "red": (1, 0, 0), "blue": (0, 0, 1),
+}
+
+
+def colour_census(w, h, px):
+    counts = {k: 0 for k in HUES}
+    counts["black"] = 0
+    counts["grey"] = 0
+    step = 3 * 2  # every second pixel is plenty
+    for i in range(0, len(px) - 2, step):
+        r, g, b = px[i], px[i + 1], px[i + 2]
+        hi = max(r, g, b)
+        if hi < 40:
+            counts["black"] += 1
+            continue
+        pattern = tuple(int(c > hi * 0.6) for c in (r, g, b))
+        if min(r, g, b) > hi * 0.6:
+            counts["grey"] += 1
+            continue
+        for name, p in HUES.items():
+            if p == pattern:
+                counts[name] += 1
+    total = max(1, len(px) // step)
+    return {k: v / total for k, v in counts.items()}
+
+
+# --- the checks ------------------------------------------------------------------
+
+def guest_phase(run, serial):
+    for line in serial.lines():
+        if line == "GUEST-DONE":
+            return
+        if line.startswith("PASS ") or line.startswith("FAIL "):
+            verdict, rest = line.split(" ", 1)
+            name, _, text = rest.partition(": ")
+            if name == "ready" and verdict == "PASS":
+                run.figures["boot to READY (host wall clock)"] = f"{time.time() - run.args.start:.1f} s"
+            run.report("guest", verdict == "PASS", name, text)
+        elif line.startswith("INFO "):
+            print(f"guest INFO {line[5:]}", flush=True)
+
+
+def host_checks(run, qmp):
+    base = f"http://{run.args.http}"
+    # readyz / status through the loopback forward.
+    code, body = http(f"{base}/readyz")
+    run.report("host", code == 200, "readyz", f"GET /readyz through the forward: {code} {body[:80].decode(errors='replace').strip()}")
+    st = status(base)
+    pv = st.get("preview") or {}
+    ok = bool(st) and st.get("state", {}).get("activity") == "idle" and (pv.get("framesDisplayed") or 0) > 0
+    run.report("host", ok, "status",
+               f"activity={st.get('state', {}).get('activity')} framesDisplayed={pv.get('framesDisplayed')} "
+               f"micLevelDb={pv.get('micLevelDb')} panel={st.get('panel')} uptime={st.get('uptimeSeconds')} s")
+
+    ctl = Control(base)
+
+    # The display: what the VGA shows is what kmssink draws.
+    dump = os.path.join(run.args.run, "screendump.ppm")
+    try:
+        qmp.cmd("screendump", filename=dump, format="ppm")
+        w, h, px = read_ppm(dump)
+        census = colour_census(w, h, px)
+        bars = [k for k in HUES if census[k] > 0.002]
+        want_w, want_h = 640, 480
+        ok = (w, h) == (want_w, want_h) and len(bars) >= 5
+        run.report("host", ok, "display-screendump",
+                   f"QMP screendump {w}x{h} (kmssink mode {want_w}x{want_h} expected); vivid colour bars seen: "
+                   f"{', '.join(bars) or 'none'} (" + ", ".join(f"{k} {v:.1%}" for k, v in census.items()) + ")")
+    except Exception as e:  # noqa: BLE001 - reported as the check's failure
+        run.report("host", False, "display-screendump", str(e))
+
+    # Input: a key pressed on the USB keyboard reaches dais through evdev.
+    try:
+        v0 = app_state(ctl).get("audio", {}).get("volume")
+        qmp.key("volumeup")
+        v1 = wait_for(lambda: (lambda v: v if v != v0 else None)(app_state(ctl).get("audio", {}).get("volume")), 10)
+        qmp.key("volumedown")
+        v2 = wait_for(lambda: (lambda v: v if v != v1 else None)(app_state(ctl).get("audio", {}).get("volume")), 10)
+        ok = v0 is not None and v1 == min(100, v0 + 5) and v2 == v0
+        run.report("host", ok, "input-volume-keys",
+                   f"QMP send-key volumeup, volumedown on the USB keyboard: appState audio.volume {v0} -> {v1} -> {v2}")
+    except Exception as e:  # noqa: BLE001
+        run.report("host", False, "input-volume-keys", str(e))
+
+    # The remote's arrows move the panel's focus: /status names the control
+    # it is on after each key.
+    try:
+        def focus():
+            return ((status(base).get("panel") or {}).get("focus")) or ""
+        def moved_from(f):
+            return lambda: (lambda now: now if now != f else None)(focus())
+        f0 = focus()
+        qmp.key("down")
+        f1 = wait_for(moved_from(f0), 10)
+        qmp.key("down")
+        f2 = wait_for(moved_from(f1), 10)
+        qmp.key("up")
+        f3 = wait_for(moved_from(f2), 10)
+        ok = bool(f1) and bool(f2) and f1 != f2 and f3 == f1
+        run.report("host", ok, "input-focus",
+                   f"QMP send-key down, down, up: the panel's focus {f0!r} -> {f1!r} -> {f2!r} -> {f3!r}")
+    except Exception as e:  # noqa: BLE001
+        run.report("host", False, "input-focus", str(e))
+
+    call_check(run, ctl, base)
+    return st
+
+
+def call_check(run, guest_ctl, guest_base):
+    host_base = f"http://{run.args.host_dais}"
+    try:
+        ready = wait_for(lambda: http(f"{host_base}/readyz")[0] == 200, 30)
+        if not ready:
+            run.report("host", False, "call", f"the host's dais at {host_base} is not ready (var/image/test/host-dais.log)")
+            return
+        host = Control(host_base)
+        meet = host("meetNow", mode="allOnScreen", topic="image-test")
+        if not meet.get("ok"):
+            run.report("host", False, "call", f"meetNow on the host's dais: {meet}")
+            return
+        cid = meet["result"]["cid"]
+        join = guest_ctl("joinConference", cid=cid, server="10.0.2.100:8080")
+        if not join.get("ok"):
+            run.report("host", False, "call", f"guest joinConference {cid} on the host's dais (10.0.2.100:8080 -> "
+                       f"{host_base}): {join.get('error')}")
+            return
+        def both_decode():
+            g = (status(guest_base).get("preview") or {}).get("remoteFramesDecoded") or 0
+            h = (status(host_base).get("preview") or {}).get("remoteFramesDecoded") or 0
+            return g > 0 and h > 0
+        wait_for(both_decode, 60 if run.args.net_restrict == "on" else 120, 2)
+        first = [(status(b).get("preview") or {}).get("remoteFramesDecoded") or 0 for b in (guest_base, host_base)]
+        if all(first):
+            time.sleep(10)  # media keeps flowing, not just one frame
+        hstat = status(host_base)
+        gstat = status(guest_base)
+        g_pv = gstat.get("preview") or {}
+        h_pv = hstat.get("preview") or {}
+        g_n = g_pv.get("remoteFramesDecoded") or 0
+        h_n = h_pv.get("remoteFramesDecoded") or 0
+        # The host decodes the guest's vivid camera continuously; the guest
+        # (an emulated CPU, under 1 decoded frame/s) has decoded the host's
+        # video and hears its test tone.
+        g_levels = (g_pv.get("remoteLevelsDb") or {}).values()
+        ok = all(first) and h_n > first[1] and any(l > -60 for l in g_levels)
+        why = ""
+        if not ok and run.args.net_restrict == "on":
+            why = ("no media within 60 s: the guest's network is qemu user networking with restrict=on, which "
+                   "carries only the TCP forwards, and WebRTC media needs UDP between the peers (dais has no "
+                   "setting for a fixed ICE port and announced address that a hostfwd could carry); "
+                   "NET_RESTRICT=off gives the guest NAT to the host. ")
+        run.report("host", ok, "call",
+                   f"{why}guest joined {cid} on the host's dais ({join['result'].get('state')}); remote frames decoded "
+                   f"(first, then 10 s later): guest {first[0]} -> {g_n}, host {first[1]} -> {h_n}; remote audio levels dB "
+                   f"guest {g_pv.get('remoteLevelsDb')}, host {h_pv.get('remoteLevelsDb')}; "
+                   f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
+        guest_ctl("hangUp")
+    except Exception as e:  # noqa: BLE001
+        run.report("host", False, "call", f"{type(e).__name__}: {e}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--run", required=True)
+    p.add_argument("--start", type=float, required=True)
+    p.add_argument("--timeout", type=float, required=True)
+    p.add_argument("--http", required=True)
+    p.add_argument("--host-dais", required=True)
+    p.add_argument("--qemu-pid", type=int, required=True)
+    p.add_argument("--net-restrict", default="off")
+    p.add_argument("--debug-commands", help="a file of shell commands to run in the guest after the checks")
+    args = p.parse_args()
+    run = Run(args)
+    timed_out = None
+    serial = None
+    try:
+        serial = Serial(os.path.join(args.run, "results.sock"), run)
+        guest_phase(run, serial)
+        qmp = wait_for(lambda: _try_qmp(os.path.join(args.run, "qmp.sock")), 10)
+        if not qmp:
+            raise Timeout("no QMP socket")
+        host_checks(run, qmp)
+        if args.debug_commands:
+            debug_commands(run, serial, args.debug_commands)
+    except Timeout as e:
+        timed_out = str(e)
+        print(f"TIMEOUT: {e}", flush=True)
+
+    # Power off: the guest's check script powers the machine off on our word.
+    t0 = time.time()
+    if serial is not None and run.qemu_alive():
+        try:
+            serial.send("POWEROFF")
+        except OSError:
+            pass
+    end = time.time() + max(5, min(90, run.deadline + 10 - time.time()))
+    while run.qemu_alive() and time.time() < end:
+        time.sleep(0.5)
+    if timed_out is None:
+        if run.qemu_alive():
+            run.report("host", False, "poweroff", "the guest did not power off within 90 s")
+        else:
+            run.report("host", True, "poweroff", f"the guest powered off {time.time() - t0:.1f} s after POWEROFF")
+
+    console = os.path.join(args.run, "console.log")
+    if os.path.exists(console):
+        with open(console, errors="replace") as f:
+            text = f.read()
+        for needle in ("Stopped dais.service", "Stopped dais meeting room appliance"):
+            if needle in text:
+                run.figures["dais stop on power-off"] = "clean (systemd: Stopped dais meeting room appliance)"
+
+    fails = [r for r in run.results if not r[1]]
+    print(f"\nimage-test: {len(run.results) - len(fails)} passed, {len(fails)} failed"
+          + (f", TIMEOUT ({timed_out})" if timed_out else ""))
+    for k, v in run.figures.items():
+        print(f"image-test: {k}: {v}")
+    if timed_out:
+        sys.exit(2)
+    sys.exit(1 if fails else 0)
+
+
+def debug_commands(run, serial, path):
+    with open(path) as f:
+        commands = [c.strip() for c in f if c.strip() and not c.startswith("#")]
+    lines = serial.lines()
+    for c in commands:
+        print(f"debug $ {c}", flush=True)
+        serial.send("SH " + c)
+        for line in lines:
+            if line.startswith("END "):
+                print(f"debug (exit {line[4:]})", flush=True)
+                break
+            print(f"debug   {line[4:] if line.startswith('OUT ') else line}", flush=True)
+
+
+def _try_qmp(path):
+    try:
+        return Qmp(path)
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    main()
