@@ -268,6 +268,28 @@ def host_checks(run, qmp):
     except Exception as e:  # noqa: BLE001 - reported as the check's failure
         run.report("host", False, "display-screendump", str(e))
 
+    # The panel: Slint's LinuxKMS backend on the second display shows Home
+    # (the theme's dark background, its blue Join button, white text).
+    dump = os.path.join(run.args.run, "panel.ppm")
+    try:
+        backend = (status(base).get("panel") or {}).get("backend")
+        qmp.cmd("screendump", filename=dump, device="panelvga", format="ppm")
+        w, h, px = read_ppm(dump)
+        n = max(1, len(px) // 3)
+        def share(pred):
+            return sum(1 for i in range(0, len(px) - 2, 3) if pred(px[i], px[i + 1], px[i + 2])) / n
+        near = lambda c, r, g, b: abs(r - c[0]) <= 12 and abs(g - c[1]) <= 12 and abs(b - c[2]) <= 12
+        dark = share(lambda r, g, b: near((0x10, 0x14, 0x18), r, g, b) or near((0x1b, 0x22, 0x29), r, g, b)
+                     or near((0x26, 0x30, 0x3a), r, g, b))
+        accent = share(lambda r, g, b: near((0x3f, 0xa7, 0xff), r, g, b))
+        white = share(lambda r, g, b: min(r, g, b) > 200)
+        ok = backend == "kms" and dark > 0.6 and accent > 0.002 and white > 0.001
+        run.report("host", ok, "panel-kms",
+                   f"panel backend {backend}; QMP screendump of the second display {w}x{h}: theme background "
+                   f"{dark:.1%}, accent blue {accent:.1%}, white text {white:.1%}")
+    except Exception as e:  # noqa: BLE001
+        run.report("host", False, "panel-kms", str(e))
+
     # Input: a key pressed on the USB keyboard reaches dais through evdev.
     try:
         v0 = app_state(ctl).get("audio", {}).get("volume")

@@ -89,7 +89,7 @@ qemu=(
   -append "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 dais.test=1 dais.test.hold=$TIMEOUT systemd.show_status=auto${DEBUG_COMMANDS:+ dais.test.debug=1} ${EXTRA_APPEND:-}"
   -drive "file=$run/overlay.qcow2,if=none,id=disk,format=qcow2,cache=unsafe"
   -device virtio-blk-pci,drive=disk,addr=03.0
-  -device VGA,addr=02.0
+  -device VGA,addr=02.0 -device secondary-vga,id=panelvga,addr=06.0
   -device qemu-xhci,id=xhci,addr=04.0 -device usb-kbd,bus=xhci.0
   -netdev "user,id=net,restrict=$NET_RESTRICT,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$CONTROL_PORT-:4710,guestfwd=tcp:10.0.2.100:8080-cmd:python3 $here/tcp_relay.py 127.0.0.1 $HOST_DAIS_PORT"
   -device virtio-net-pci,netdev=net,addr=05.0

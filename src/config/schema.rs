@@ -396,6 +396,9 @@ pub struct InputSettings {
     /// empty reads every keyboard and IR receiver.
     pub devices: Vec<String>,
     pub long_press_ms: u32,
+    /// Take the devices dais reads for itself (EVIOCGRAB), so no other
+    /// reader (the panel's LinuxKMS input, a desktop) acts on the same key.
+    pub exclusive: bool,
 }
 
 impl Default for InputSettings {
@@ -405,6 +408,7 @@ impl Default for InputSettings {
             keymap: String::new(),
             devices: Vec::new(),
             long_press_ms: 800,
+            exclusive: true,
         }
     }
 }

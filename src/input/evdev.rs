@@ -125,6 +125,7 @@ pub fn watch(
     keymap: Keymap,
     timing: Timing,
     only: Vec<String>,
+    exclusive: bool,
     out: mpsc::Sender<KeyEvent>,
     stop: Arc<AtomicBool>,
 ) {
@@ -159,7 +160,11 @@ pub fn watch(
             if !useful {
                 continue;
             }
-            tracing::info!(device = %path.display(), name = dev.name().unwrap_or("?"), "input: reading keys");
+            let mut dev = dev;
+            if exclusive && let Err(e) = dev.grab() {
+                tracing::warn!(device = %path.display(), error = %e, "input: cannot take the device for dais alone; other readers see its keys too");
+            }
+            tracing::info!(device = %path.display(), name = dev.name().unwrap_or("?"), exclusive, "input: reading keys");
             if let Ok(mut o) = open.lock() {
                 o.insert(path.clone());
             }

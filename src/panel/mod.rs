@@ -144,10 +144,11 @@ fn remote_and_keyboard(
         ..Default::default()
     };
     let only = settings.devices.clone();
+    let exclusive = settings.exclusive;
     let (tx, rx) = mpsc::channel();
     let spawned = thread::Builder::new()
         .name("dais-input-watch".into())
-        .spawn(move || crate::input::evdev::watch(keymap, timing, only, tx, stop));
+        .spawn(move || crate::input::evdev::watch(keymap, timing, only, exclusive, tx, stop));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "panel: cannot watch for remotes and keyboards");
         return;
