@@ -380,6 +380,44 @@ def call_check(run, guest_ctl, guest_base):
         run.report("host", False, "call", f"{type(e).__name__}: {e}")
 
 
+def speaker_check(run):
+    """What the guest's dais played on its speaker (the HDA codec), as qemu
+    wrote it to speaker.wav: the host's 440 Hz test tone, heard in the call."""
+    import math
+    import struct
+    path = os.path.join(run.args.run, "speaker.wav")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        rate, channels = 48000, 2
+        pcm = data[44:]
+        n = len(pcm) // (2 * channels)
+        win = rate // 10  # 100 ms windows, one every 250 ms
+        best = (-200.0, 0.0, 0.0)
+        w = 2 * math.pi * 440 / rate
+        coeff = 2 * math.cos(w)
+        for start in range(0, n - win, rate // 4):
+            left = struct.unpack_from(f"<{win * channels}h", pcm, start * 2 * channels)[0::channels]
+            energy = sum(x * x for x in left)
+            if energy == 0:
+                continue
+            rms_db = 10 * math.log10(energy / win / 32768.0 ** 2)
+            s1 = s2 = 0.0
+            for x in left:  # Goertzel at 440 Hz
+                s1, s2 = x + coeff * s1 - s2, s1
+            power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+            share = 2 * power / (win * energy)  # the tone's part of the energy
+            if rms_db > best[0]:
+                best = (rms_db, share, start / rate)
+        level, share, at = best
+        ok = level > -45 and share > 0.5
+        run.report("host", ok, "speaker-tone",
+                   f"qemu's HDA output ({n / rate:.0f} s in speaker.wav): loudest 100 ms at {at:.1f} s, "
+                   f"{level:.1f} dBFS, {share:.0%} of it at 440 Hz (the host's test tone, played by the guest's dais)")
+    except Exception as e:  # noqa: BLE001
+        run.report("host", False, "speaker-tone", f"{path}: {type(e).__name__}: {e}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--run", required=True)
@@ -422,6 +460,9 @@ def main():
             run.report("host", False, "poweroff", "the guest did not power off within 90 s")
         else:
             run.report("host", True, "poweroff", f"the guest powered off {time.time() - t0:.1f} s after POWEROFF")
+
+    if timed_out is None and not run.qemu_alive():
+        speaker_check(run)
 
     console = os.path.join(args.run, "console.log")
     if os.path.exists(console):

@@ -91,6 +91,8 @@ qemu=(
   -device virtio-blk-pci,drive=disk,addr=03.0
   -device VGA,addr=02.0 -device secondary-vga,id=panelvga,addr=06.0
   -device qemu-xhci,id=xhci,addr=04.0 -device usb-kbd,bus=xhci.0
+  -audiodev "wav,id=speaker,path=$run/speaker.wav,out.frequency=48000,out.channels=2,out.format=s16"
+  -device intel-hda,addr=07.0 -device hda-output,audiodev=speaker
   -netdev "user,id=net,restrict=$NET_RESTRICT,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$CONTROL_PORT-:4710,guestfwd=tcp:10.0.2.100:8080-cmd:python3 $here/tcp_relay.py 127.0.0.1 $HOST_DAIS_PORT"
   -device virtio-net-pci,netdev=net,addr=05.0
   -chardev "file,id=console,path=$run/console.log" -serial chardev:console

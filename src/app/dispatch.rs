@@ -85,7 +85,14 @@ pub(super) async fn run_loop(
             }
             AppEvent::Endpoints(e) => l.state.send_modify(|st| st.endpoints = e),
             AppEvent::Hardware(sel) => l.state.send_modify(|st| st.hardware = Some(sel)),
-            AppEvent::MediaStarted(handle) => l.media = Some(handle),
+            AppEvent::MediaStarted(handle) => {
+                l.media = Some(handle);
+                // The card starts where the room's volume says, unmuted.
+                let volume = l.state.borrow().audio.volume;
+                if let Err(e) = l.speaker_volume(volume).await {
+                    tracing::warn!(error = %e.message, "could not set the speaker's volume");
+                }
+            }
             AppEvent::Media(MediaEvent::Preview(p)) => {
                 l.state.send_if_modified(|st| {
                     if st.preview == p {
@@ -397,30 +404,7 @@ impl Loop {
                 on,
             }),
             Command::SetVolume { volume } => {
-                // The card's own mixer when the speaker has one (the
-                // pipeline then passes sound at full level), else software.
-                let card = self
-                    .state
-                    .borrow()
-                    .hardware
-                    .as_ref()
-                    .and_then(|h| match &h.speaker {
-                        SpeakerTarget::Alsa { device, .. } => mixer::card_of(device),
-                        _ => None,
-                    });
-                let hw = match card {
-                    Some(card) => tokio::task::spawn_blocking(move || {
-                        AlsaMixer::open(&card).and_then(|m| mixer::set_percent(&m, mixer::Direction::Playback, volume))
-                    })
-                    .await
-                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| tracing::warn!(error = %e, "speaker mixer unusable; using software volume"))
-                    .is_ok(),
-                    None => false,
-                };
-                if let Some(m) = &self.media {
-                    m.volume(if hw { 100 } else { volume }).await;
-                }
+                self.speaker_volume(volume).await?;
                 self.state.send_modify(|st| st.audio.volume = volume);
                 Ok(Reply::Done)
             }
@@ -567,6 +551,39 @@ impl Loop {
                 "links are expanded by the dispatcher, not the loop",
             )),
         }
+    }
+
+    /// Puts the speaker at `volume`: on the card's own mixer when it has
+    /// one, its playback switch on (codecs often come up muted), the
+    /// pipeline then passing sound at full level; else in the pipeline.
+    async fn speaker_volume(&self, volume: u8) -> Result<(), CommandError> {
+        let card = self
+            .state
+            .borrow()
+            .hardware
+            .as_ref()
+            .and_then(|h| match &h.speaker {
+                SpeakerTarget::Alsa { device, .. } => mixer::card_of(device),
+                _ => None,
+            });
+        let hw = match card {
+            Some(card) => tokio::task::spawn_blocking(move || {
+                let m = AlsaMixer::open(&card)?;
+                mixer::set_percent(&m, mixer::Direction::Playback, volume)?;
+                mixer::unmute_outputs(&m).map(|_| ())
+            })
+            .await
+            .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
+            .map_err(
+                |e| tracing::warn!(error = %e, "speaker mixer unusable; using software volume"),
+            )
+            .is_ok(),
+            None => false,
+        };
+        if let Some(m) = &self.media {
+            m.volume(if hw { 100 } else { volume }).await;
+        }
+        Ok(())
     }
 
     fn media(&self) -> Result<MediaHandle, CommandError> {

@@ -127,6 +127,34 @@ pub fn set_muted(m: &dyn Mixer, dir: Direction, muted: bool) -> Result<(), Devic
     m.set_switch(&e.name, dir, !muted)
 }
 
+/// Words in the names of playback switches that route an input into the
+/// output mix (a microphone or line-in on the speaker would howl) or make
+/// noises of their own: never switched on by dais.
+const NOT_OUTPUTS: [&str; 10] = [
+    "Mic", "Line", "Beep", "Loopback", "Capture", "CD", "Aux", "Phone", "Video", "Input",
+];
+
+/// The playback switches that carry the room's sound out: every element
+/// with a playback switch but those that feed an input or a beep in.
+pub fn output_switches(elements: &[Element]) -> Vec<&Element> {
+    elements
+        .iter()
+        .filter(|e| e.playback_switch)
+        .filter(|e| !NOT_OUTPUTS.iter().any(|w| e.name.contains(w)))
+        .collect()
+}
+
+/// Turns every output switch on (codecs often come up muted, and the
+/// chain from the DAC to the jack may have several). Returns how many.
+pub fn unmute_outputs(m: &dyn Mixer) -> Result<usize, DeviceError> {
+    let els = m.elements()?;
+    let outs = output_switches(&els);
+    for e in &outs {
+        m.set_switch(&e.name, Direction::Playback, true)?;
+    }
+    Ok(outs.len())
+}
+
 /// The ALSA card name for a PCM such as `plughw:CARD=Speakerphone,DEV=0`.
 pub fn card_of(pcm: &str) -> Option<String> {
     let rest = pcm.split_once("CARD=")?.1;
@@ -357,6 +385,34 @@ mod tests {
 
     const JABRA: &str = include_str!("../../tests/data/alsa/jabra-speak-510.txt");
     const PCH: &str = include_str!("../../tests/data/alsa/hda-intel-pch.txt");
+
+    #[test]
+    fn outputs_are_unmuted_and_inputs_into_the_mix_are_left_alone() {
+        // The laptop codec, plus the analog loop-through and beep controls
+        // many desktop codecs have.
+        let text = format!(
+            "{PCH}Simple mixer control 'Mic',0\n  Capabilities: pvolume pswitch\n  Playback channels: Front Left - Front Right\n  Limits: Playback 0 - 31\n  Front Left: Playback 0 [0%] [off]\n  Front Right: Playback 0 [0%] [off]\nSimple mixer control 'Beep',0\n  Capabilities: pvolume pvolume-joined pswitch pswitch-joined\n  Playback channels: Mono\n  Limits: Playback 0 - 7\n  Mono: Playback 0 [0%] [off]\n"
+        );
+        let m = Recorded::new(&text);
+        assert!(m.els.iter().any(|e| e.name == "Mic" && e.playback_switch));
+        for e in &m.els {
+            if e.playback_switch {
+                m.set_switch(&e.name, Direction::Playback, false).unwrap();
+            }
+        }
+        let n = unmute_outputs(&m).unwrap();
+        let sw = m.sw.borrow();
+        assert!(n >= 2, "{sw:?}");
+        for name in ["Master", "Speaker", "Headphone"] {
+            if sw.contains_key(name) {
+                assert!(sw[name], "{name} still muted: {sw:?}");
+            }
+        }
+        assert!(
+            !sw["Mic"] && !sw["Beep"],
+            "an input or beep switched on: {sw:?}"
+        );
+    }
 
     #[test]
     fn the_right_element_is_picked_on_each_card() {

@@ -417,6 +417,12 @@ impl Room {
 
         // Speaker: silence + remote audio → mixer → volume → echo probe → sink.
         let audiomixer = make("audiomixer", "audiomixer")?;
+        // The far end's audio arrives through jitter buffers and decoders:
+        // the mix waits this long for it, else it drops it as late.
+        audiomixer.set_property(
+            "latency",
+            u64::from(config.media.speaker_latency_ms) * 1_000_000,
+        );
         let mix_silence = silence("mix-silence")?;
         pipeline
             .add(&mix_silence)
