@@ -450,8 +450,10 @@ pub struct MediaSettings {
     pub recording_format: RecordingFormat,
     /// Recordings are cut into files of this many seconds.
     pub recording_segment_seconds: u32,
-    /// How long the speaker mix waits for the far end's audio before it
-    /// plays without it (a slow machine needs longer).
+    /// How much longer than its inputs report the speaker mix waits for
+    /// the far end's audio before playing without it (a slow machine
+    /// needs some). It adds to the whole pipeline's latency, the room
+    /// display's included.
     pub speaker_latency_ms: u32,
 }
 
@@ -471,7 +473,7 @@ impl Default for MediaSettings {
             recordings_dir: String::new(),
             recording_format: RecordingFormat::Mp4,
             recording_segment_seconds: 600,
-            speaker_latency_ms: 100,
+            speaker_latency_ms: 0,
         }
     }
 }
@@ -913,10 +915,10 @@ impl Settings {
                 format!("speaker, grid, speaker-strip or pip, got {:?}", m.layout),
             );
         }
-        if !(10..=2000).contains(&m.speaker_latency_ms) {
+        if m.speaker_latency_ms > 2000 {
             bad(
                 "media.speaker_latency_ms",
-                format!("10 to 2000, got {}", m.speaker_latency_ms),
+                format!("0 to 2000, got {}", m.speaker_latency_ms),
             );
         }
         if !(10..=86_400).contains(&m.recording_segment_seconds) {

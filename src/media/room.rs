@@ -418,7 +418,8 @@ impl Room {
         // Speaker: silence + remote audio → mixer → volume → echo probe → sink.
         let audiomixer = make("audiomixer", "audiomixer")?;
         // The far end's audio arrives through jitter buffers and decoders:
-        // the mix waits this long for it, else it drops it as late.
+        // on a slow machine the mix must wait longer than they report, or
+        // it drops the audio as late.
         audiomixer.set_property(
             "latency",
             u64::from(config.media.speaker_latency_ms) * 1_000_000,
