@@ -693,8 +693,6 @@ impl Loop {
         self.blank = blank;
     }
 
-    /// The room joins a conference it has just started (Meet now, a
-    /// template) and answers with its CID and topic.
     /// Creates a running conference owned by the room and joins it.
     async fn start_own(
         &mut self,
@@ -712,6 +710,8 @@ impl Loop {
         self.join_new(&conf).await
     }
 
+    /// The room joins a conference it has just started (Meet now, a
+    /// template, a call) and answers with its CID and topic.
     async fn join_new(
         &mut self,
         conf: &crate::conference::Conference,
@@ -963,6 +963,8 @@ impl Loop {
                 call: is_call,
             });
             st.activity = activity;
+            // Someone in the room is using it: the missed call was seen.
+            st.missed_call = None;
             st.audio.mic_muted = st.audio.mic_muted || joined.mic_muted;
         });
         self.call = Some((n, call));
@@ -1020,8 +1022,6 @@ impl Loop {
         })
     }
 
-    /// Another dais (federation): signs in with its API client's
-    /// credentials from `[conference.servers]`.
     /// The credentials the room has for another dais.
     fn remote_server(
         &self,
@@ -1053,6 +1053,8 @@ impl Loop {
         Ok(entry.clone())
     }
 
+    /// Another dais (federation): signs in with its API client's
+    /// credentials from `[conference.servers]`.
     async fn remote_target(
         &self,
         host: &str,
@@ -1371,6 +1373,16 @@ impl Loop {
         }
     }
 
+    /// A user of this dais, by login (case aside).
+    fn local_user(&self, login: &str) -> Option<&crate::config::UserSettings> {
+        self.shared
+            .settings
+            .server
+            .users
+            .iter()
+            .find(|u| u.login.eq_ignore_ascii_case(login.trim()))
+    }
+
     /// Meet now's invitations: users of this dais, by login.
     fn invitations(
         &self,
@@ -1380,12 +1392,7 @@ impl Loop {
             .iter()
             .enumerate()
             .map(|(i, login)| {
-                self.shared
-                    .settings
-                    .server
-                    .users
-                    .iter()
-                    .find(|u| u.login.eq_ignore_ascii_case(login.trim()))
+                self.local_user(login)
                     .map(|u| crate::conference::Invitation {
                         id: u.login.clone(),
                         display_name: u.display_name.clone(),
@@ -1433,14 +1440,7 @@ impl Loop {
                         format!("peer: {peer} is this room"),
                     ));
                 }
-                let user = self
-                    .shared
-                    .settings
-                    .server
-                    .users
-                    .iter()
-                    .find(|u| u.login.eq_ignore_ascii_case(&peer))
-                    .ok_or_else(|| {
+                let user = self.local_user(&peer).ok_or_else(|| {
                         err(
                             ErrorCode::NotFound,
                             format!(

@@ -275,7 +275,16 @@ impl Uevents {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if got <= 0 {
+            if got < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENOBUFS) {
+                    // Events were lost: anything may have come or gone.
+                    tracing::debug!("input: uevents overflowed; rescanning");
+                    seen = true;
+                }
+                continue;
+            }
+            if got == 0 {
                 continue;
             }
             match super::uevent::parse(&buf[..got as usize]) {

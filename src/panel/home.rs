@@ -470,10 +470,7 @@ pub fn call_string(text: &str) -> Result<Option<Command>, String> {
     let parsed = uri::parse(&format!("trueconf:{text}")).map_err(|e| {
         format!(
             "Cannot call \"{text}\": at character {}: expected {}",
-            text[..e.offset.saturating_sub(9).min(text.len())]
-                .chars()
-                .count()
-                + 1,
+            char_at(text, e.offset.saturating_sub(9)),
             e.expected
         )
     })?;
@@ -489,6 +486,18 @@ pub fn call_string(text: &str) -> Result<Option<Command>, String> {
             link: format!("trueconf:{text}"),
         }),
     })
+}
+
+/// The 1-based character at byte `offset` of `text` (an offset inside a
+/// character counts as that character).
+fn char_at(text: &str, offset: usize) -> usize {
+    if offset >= text.len() {
+        return text.chars().count() + 1;
+    }
+    text.char_indices()
+        .take_while(|(i, _)| *i <= offset)
+        .count()
+        .max(1)
 }
 
 /// The conferences on this dais running now or starting today (local time).
@@ -697,6 +706,23 @@ mod tests {
                 link: "trueconf:ann".into()
             }))
         );
+    }
+
+    #[test]
+    fn positions_count_characters_and_never_split_one() {
+        assert_eq!(char_at("ann%zz", 3), 4);
+        assert_eq!(char_at("ann@", 4), 5);
+        // Byte 2 is inside "ä": it is the second character.
+        assert_eq!(char_at("bäm", 2), 2);
+        assert_eq!(char_at("bäm", 3), 3);
+        assert_eq!(char_at("", 0), 1);
+        // Any text at all: never a panic.
+        for t in ["ü@", "日本@x%", "@@"] {
+            for o in 0..12 {
+                let _ = char_at(t, o);
+            }
+            let _ = call_string(t);
+        }
     }
 
     #[test]

@@ -807,23 +807,30 @@ impl Server {
     /// Stops a conference with `auto_termination` once nobody is left in
     /// it (a call ends when both sides have hung up).
     fn terminate_if_empty(&self, cid: &str) {
-        let empty = self.read().get(cid).is_some_and(|e| {
-            e.conf.options.auto_termination
-                && e.conf.state == RunState::Running
-                && e.roster.is_empty()
-        });
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if !empty {
+        fn empty(server: &Server, cid: &str) -> bool {
+            server.read().get(cid).is_some_and(|e| {
+                e.conf.options.auto_termination
+                    && e.conf.state == RunState::Running
+                    && e.roster.is_empty()
+            })
+        }
+        if !empty(self, cid) {
             return;
         }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(%cid, "emptied conference not stopped: no runtime");
+            return;
+        };
         let server = self.clone();
         let cid = cid.to_string();
         rt.spawn(async move {
             let room = Principal::Room {
                 login: server.inner.config.room_login.clone(),
             };
+            // Someone may have come back in meanwhile.
+            if !empty(&server, &cid) {
+                return;
+            }
             match server
                 .set_running(&room, &cid, false, Trigger::Emptied)
                 .await
