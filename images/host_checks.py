@@ -353,6 +353,13 @@ def call_check(run, guest_ctl, guest_base):
         first = [(status(b).get("preview") or {}).get("remoteFramesDecoded") or 0 for b in (guest_base, host_base)]
         if all(first):
             time.sleep(10)  # media keeps flowing, not just one frame
+        # The guest's speaker mix plays the host's tone (its own meter, after
+        # the room's volume): far-end audio that came too late for the mix
+        # would be decoded and still never played.
+        def guest_speaker():
+            lvl = (status(guest_base).get("preview") or {}).get("speakerLevelDb")
+            return lvl is not None and lvl > -60
+        speaker_ok = wait_for(guest_speaker, 30, 1)
         hstat = status(host_base)
         gstat = status(guest_base)
         g_pv = gstat.get("preview") or {}
@@ -363,7 +370,7 @@ def call_check(run, guest_ctl, guest_base):
         # (an emulated CPU, under 1 decoded frame/s) has decoded the host's
         # video and hears its test tone.
         g_levels = (g_pv.get("remoteLevelsDb") or {}).values()
-        ok = all(first) and h_n > first[1] and any(l > -60 for l in g_levels)
+        ok = all(first) and h_n > first[1] and any(l > -60 for l in g_levels) and speaker_ok
         why = ""
         if not ok and run.args.net_restrict == "on":
             why = ("no media within 60 s: the guest's network is qemu user networking with restrict=on, which "
@@ -373,7 +380,9 @@ def call_check(run, guest_ctl, guest_base):
         run.report("host", ok, "call",
                    f"{why}guest joined {cid} on the host's dais ({join['result'].get('state')}); remote frames decoded "
                    f"(first, then 10 s later): guest {first[0]} -> {g_n}, host {first[1]} -> {h_n}; remote audio levels dB "
-                   f"guest {g_pv.get('remoteLevelsDb')}, host {h_pv.get('remoteLevelsDb')}; "
+                   f"guest {g_pv.get('remoteLevelsDb')}, host {h_pv.get('remoteLevelsDb')}; guest speaker "
+                   f"{g_pv.get('speakerLevelDb')} dB, far-end delays for lateness guest {g_pv.get('remoteDelayMs')} "
+                   f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
         guest_ctl("hangUp")
     except Exception as e:  # noqa: BLE001

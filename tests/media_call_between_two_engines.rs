@@ -42,17 +42,24 @@ fn two_rooms_see_and_hear_each_other_and_the_controls_reach_the_far_end() {
         remote_level(&b).filter(|l| *l > -30.0)
     });
     assert!(level > -30.0, "A's tone at B: {level} dB");
+    // Through B's speaker mix, not only its decoder.
+    wait(Duration::from_secs(15), "B's speaker to play A", || {
+        speaker_level(&b).filter(|l| *l > -40.0)
+    });
     // The display shows it too: B's screen is mostly red in A's tile.
     let placements = b.handle.room().unwrap().placements();
     assert_eq!(placements.len(), 2, "grid: the far end and the room itself");
 
-    // Mute: the far end measures silence.
+    // Mute: the far end measures silence, and B's speaker plays it.
     rt.block_on(a.handle.mic_muted(true));
     wait(
         Duration::from_secs(15),
         "silence at B after A mutes",
         || remote_level(&b).filter(|l| *l < -60.0),
     );
+    wait(Duration::from_secs(15), "B's speaker silent", || {
+        speaker_level(&b).filter(|l| *l < -60.0)
+    });
     rt.block_on(a.handle.mic_muted(false));
     wait(Duration::from_secs(15), "A's tone back at B", || {
         remote_level(&b).filter(|l| *l > -30.0)
@@ -99,6 +106,76 @@ fn two_rooms_see_and_hear_each_other_and_the_controls_reach_the_far_end() {
         c.a.remote_tracks()
     );
 
+    c.a.close();
+    c.b.close();
+    rt.block_on(a.handle.stop());
+    rt.block_on(b.handle.stop());
+}
+
+/// A far end whose audio always comes later than the speaker mix waits
+/// for (simulated: every buffer of A's sound at B stamped 700 ms earlier,
+/// as a machine too busy to decode in time would deliver it) is delayed
+/// until it fits, and B's speaker plays it instead of silence.
+#[test]
+fn far_end_sound_that_comes_too_late_is_delayed_not_lost() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let a = engine(&rt, config("red", 440.0));
+    let b = engine(&rt, config("blue", 660.0));
+    let c = call(&rt, &a, &b, VideoCodec::Vp8);
+    let level = wait(Duration::from_secs(30), "B to decode A's sound", || {
+        let room = b.handle.room()?;
+        let mut it = room.pipeline.iterate_recurse();
+        while let Ok(Some(e)) = it.next() {
+            if e.name().starts_with("level-") {
+                return Some(e);
+            }
+        }
+        None
+    });
+    const LATE: gst::ClockTime = gst::ClockTime::from_mseconds(700);
+    level
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, |_, info| {
+            if let Some(buf) = info.buffer_mut() {
+                let buf = buf.make_mut();
+                if let Some(pts) = buf.pts() {
+                    buf.set_pts(pts.saturating_sub(LATE));
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    // The decoder still hears A.
+    wait(Duration::from_secs(30), "B to hear A", || {
+        remote_level(&b).filter(|l| *l > -30.0)
+    });
+    // B finds A's sound late for its speaker and delays it, by at least
+    // the 700 ms it is late.
+    let delay = wait(Duration::from_secs(30), "B to delay A's sound", || {
+        let d = b.handle.stats.remote_delay_ms.lock().unwrap().clone();
+        d.values().copied().find(|d| *d >= 700)
+    });
+    assert!(
+        delay <= dais::media::catchup::MAX_DELAY as u64 / 1_000_000,
+        "{delay} ms"
+    );
+    assert!(late_tracks(&b) >= 1);
+    // After one short gap (the track now starts 200 ms ahead of the mix),
+    // B's speaker plays A; dropped as late, it would stay silent.
+    wait(
+        Duration::from_secs(10),
+        "B's speaker to play late A",
+        || speaker_level(&b).filter(|l| *l > -40.0),
+    );
+    // And keeps playing it: five fresh readings over the next second.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(200));
+        *b.handle.stats.speaker_level_db.lock().unwrap() = None;
+        let l = wait(Duration::from_secs(5), "a fresh speaker reading", || {
+            speaker_level(&b)
+        });
+        assert!(l > -40.0, "B's speaker while A is late: {l} dB");
+    }
     c.a.close();
     c.b.close();
     rt.block_on(a.handle.stop());

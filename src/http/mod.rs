@@ -101,6 +101,9 @@ async fn status(State(app): State<App>) -> Response {
             "micLevelDb": s.mic_level_db.lock().ok().and_then(|m| *m),
             "remoteLevelsDb": s.remote_levels_db.lock().map(|m| m.clone()).unwrap_or_default(),
             "remoteFramesDecoded": s.remote_frames_decoded.load(Ordering::Relaxed),
+            "speakerLevelDb": s.speaker_level_db.lock().ok().and_then(|m| *m),
+            "remoteDelayMs": s.remote_delay_ms.lock().map(|m| m.clone()).unwrap_or_default(),
+            "lateTracks": s.late_tracks.load(Ordering::Relaxed),
         })
     });
     let panel = sh.panel_stats.get().map(|p| {

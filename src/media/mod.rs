@@ -8,6 +8,8 @@
 //! - [`webrtc`]: WebRTC sessions on webrtcbin with an explicit signalling
 //!   interface;
 //! - [`layout`]: display geometry (sans-IO);
+//! - [`catchup`]: delays a far-end track that comes too late for the
+//!   speaker mix or the display (sans-IO);
 //! - [`elements`]: the element check with Debian package hints;
 //! - `build`: element builders for cameras, displays and speakers.
 //!
@@ -21,6 +23,7 @@
 //!   each failure is reported as an event.
 
 pub(crate) mod build;
+pub mod catchup;
 pub mod elements;
 pub mod engine;
 pub mod layout;

@@ -27,6 +27,7 @@ use gst::prelude::*;
 
 use super::MediaError;
 use super::build::{self, make};
+use super::catchup::{Adjust, Catchup, MAX_DELAY};
 use super::layout::{Layout, Tile, place};
 use crate::config::{CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings};
 use crate::devices::{CameraTarget, DisplayTarget, MicrophoneTarget, SpeakerTarget};
@@ -76,6 +77,15 @@ pub struct RoomStats {
     pub remote_frames: Mutex<HashMap<String, gst::Sample>>,
     /// Decoded frames received from far ends, all tracks together.
     pub remote_frames_decoded: AtomicU64,
+    /// Loudness of what the room's speaker plays (the mix after the
+    /// room's volume), dBFS.
+    pub speaker_level_db: Mutex<Option<f64>>,
+    /// How much each far-end track is delayed because it came too late for
+    /// the speaker mix or the display (ms), by track id; see
+    /// [`super::catchup`].
+    pub remote_delay_ms: Mutex<HashMap<String, u64>>,
+    /// Times a far-end track was found late for its mixer.
+    pub late_tracks: AtomicU64,
 }
 
 /// Which input a selector is on.
@@ -143,6 +153,10 @@ pub struct Room {
     sources: Mutex<HashMap<String, VideoSource>>,
     /// level element name → remote track id.
     levels: Mutex<HashMap<String, String>>,
+    /// Running time the speaker mix and the display compositor have
+    /// produced up to (ns; 0 before the first output).
+    speaker_position: Arc<AtomicU64>,
+    display_position: Arc<AtomicU64>,
     _keep_alive: Option<std::fs::File>,
 }
 
@@ -256,6 +270,16 @@ impl Room {
     /// Builds the room pipeline (not yet playing).
     pub fn build(config: RoomConfig, stats: Arc<RoomStats>) -> Result<Arc<Room>, MediaError> {
         let pipeline = gst::Pipeline::with_name("room");
+        // The room runs on the system's monotonic clock, never on a sound
+        // card's. Left to choose, GStreamer takes the most upstream clock
+        // provider, the microphone: the far end's audio and video are then
+        // timed by the microphone's crystal, and the speaker, another card,
+        // drifts against it. On a busy machine a timer-driven capture clock
+        // falls behind real time by seconds; the speaker then found every
+        // sample already late and played silence through the whole call.
+        // Every card slaves to the system clock instead (alsasrc/alsasink
+        // skew slaving), and network media is timed by real time.
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
         let cam = &config.camera;
 
         // Video in: camera or slate.
@@ -435,10 +459,14 @@ impl Room {
         let sres = make("audioresample", "speaker-resample")?;
         let scaps = make("capsfilter", "speaker-caps")?;
         scaps.set_property("caps", audio_caps());
+        // What the room hears, after its volume (silent when muted).
+        let speaker_level = make("level", "speaker-level")?;
+        speaker_level.set_property("interval", 100_000_000u64);
         let mut chain = vec![
             audiomixer.clone(),
             mix_tee.clone(),
             speaker_volume.clone(),
+            speaker_level,
             sconv,
             sres,
             scaps,
@@ -476,6 +504,8 @@ impl Room {
 
         let layout = Layout::from_name(&config.media.layout).unwrap_or_default();
         let active = (config.camera_target.clone(), config.camera.clone());
+        let speaker_position = output_position(&audiomixer)?;
+        let display_position = output_position(&compositor)?;
         let room = Arc::new(Room {
             pipeline,
             config,
@@ -511,6 +541,8 @@ impl Room {
                 )],
             }),
             levels: Mutex::new(HashMap::new()),
+            speaker_position,
+            display_position,
             sources: Mutex::new(HashMap::new()),
             _keep_alive: sink.keep_alive,
         });
@@ -855,8 +887,13 @@ impl Room {
 
     /// Records a `level` message: the microphone meter or a remote track.
     pub fn on_level(&self, element: &str, rms_db: f64) {
-        if element == "mic-level" {
-            if let Ok(mut m) = self.stats.mic_level_db.lock() {
+        let own = match element {
+            "mic-level" => Some(&self.stats.mic_level_db),
+            "speaker-level" => Some(&self.stats.speaker_level_db),
+            _ => None,
+        };
+        if let Some(own) = own {
+            if let Ok(mut m) = own.lock() {
                 *m = Some(rms_db);
             }
             return;
@@ -882,6 +919,105 @@ impl Room {
     pub fn compositor_pad(&self) -> Option<gst::Pad> {
         self.compositor.request_pad_simple("sink_%u")
     }
+
+    /// Keeps a far-end track in time for its mixer (the speaker mix for
+    /// audio, the display for video): `pad` is the track's last source pad
+    /// before the mixer; when its buffers come too late to be mixed, the
+    /// track is delayed by an offset on that pad ([`super::catchup`]).
+    pub fn catch_up(&self, pad: &gst::Pad, track: &str, audio: bool) {
+        let position = if audio {
+            self.speaker_position.clone()
+        } else {
+            self.display_position.clone()
+        };
+        let stats = Arc::downgrade(&self.stats);
+        let track = track.to_string();
+        let state = Mutex::new(Catchup::new());
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let mixer = position.load(Ordering::Relaxed);
+            let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_ref() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            // Audio that starts before the mix's position loses that part;
+            // a picture is still shown while any of it is current.
+            let at = if audio {
+                buf.pts()
+            } else {
+                buf.pts().map(|pts| pts + buf.duration().unwrap_or_default())
+            };
+            let start = at.and_then(|t| running_time(pad, t));
+            let (Some(start), true) = (start, mixer > 0) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let Ok(mut c) = state.lock() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let Some(adjust) = c.on_buffer(start, mixer) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            match adjust {
+                Adjust::Delay(delay) => {
+                    let grew = delay > pad.offset();
+                    // The segment is sent again with the new offset before
+                    // this buffer leaves the pad.
+                    pad.set_offset(delay);
+                    let ms = u64::try_from(delay / 1_000_000).unwrap_or(0);
+                    if grew {
+                        tracing::info!(track = %track, delay_ms = ms, "far-end track came too late for the room: delaying it");
+                    } else {
+                        tracing::info!(track = %track, delay_ms = ms, "far-end track on time again: giving delay back");
+                    }
+                    if let Some(st) = stats.upgrade() {
+                        if grew {
+                            st.late_tracks.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let Ok(mut m) = st.remote_delay_ms.lock() {
+                            m.insert(track.clone(), ms);
+                        }
+                    }
+                }
+                Adjust::Beyond => {
+                    tracing::warn!(track = %track, max_ms = MAX_DELAY / 1_000_000, "far-end track is later than the room will wait for: it is being dropped");
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    /// Forgets a far-end track's delay once the track is gone.
+    pub fn forget_track(&self, track: &str) {
+        if let Ok(mut m) = self.stats.remote_delay_ms.lock() {
+            m.remove(track);
+        }
+    }
+}
+
+/// The running time of `pts` in the segment `pad` carries, without the
+/// pad's own offset.
+fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<u64> {
+    let ev = pad.sticky_event::<gst::event::Segment>(0)?;
+    let seg = ev.segment().downcast_ref::<gst::ClockTime>()?;
+    seg.to_running_time(pts).map(|t| t.nseconds())
+}
+
+/// Follows how far an aggregator (the speaker mix, the display) has
+/// produced output, as a running time in ns.
+fn output_position(aggregator: &gst::Element) -> Result<Arc<AtomicU64>, MediaError> {
+    let src = aggregator
+        .static_pad("src")
+        .ok_or_else(|| MediaError::link("mixer output"))?;
+    let position = Arc::new(AtomicU64::new(0));
+    let pos = position.clone();
+    src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        if let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_ref()
+            && let Some(pts) = buf.pts()
+            && let Some(rt) = running_time(pad, pts + buf.duration().unwrap_or_default())
+        {
+            pos.store(rt, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(position)
 }
 
 impl Drop for Room {

@@ -800,6 +800,11 @@ impl Session {
         ghost
             .link(&room_pad)
             .map_err(|_| MediaError::link("session → room"))?;
+        if let Some(out) = last.static_pad("src") {
+            inner
+                .room
+                .catch_up(&out, &id, matches!(kind, TrackKind::Audio));
+        }
         for e in &chain {
             let _ = e.sync_state_with_parent();
         }
@@ -896,6 +901,7 @@ impl Session {
         }
         if let Ok(mut recvs) = inner.recvs.lock() {
             for r in recvs.drain(..) {
+                inner.room.forget_track(&r.id);
                 if r.kind == TrackKind::Video {
                     inner.room.remove_tile(&r.id);
                     if let Ok(mut f) = inner.room.stats.remote_frames.lock() {

@@ -200,6 +200,18 @@ pub fn remote_level(e: &Engine) -> Option<f64> {
     l.values().next().copied()
 }
 
+/// What the room's speaker plays, dBFS.
+pub fn speaker_level(e: &Engine) -> Option<f64> {
+    *e.handle.stats.speaker_level_db.lock().ok()?
+}
+
+pub fn late_tracks(e: &Engine) -> u64 {
+    e.handle
+        .stats
+        .late_tracks
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn center(sample: &gst::Sample) -> (u8, u8, u8) {
     let caps = sample.caps().unwrap();
     let info = gst_video::VideoInfo::from_caps(caps).unwrap();
