@@ -402,7 +402,8 @@ def speaker_check(run):
         pcm = data[44:]
         n = len(pcm) // (2 * channels)
         win = rate // 10  # 100 ms windows, one every 250 ms
-        best = (-200.0, 0.0, 0.0)
+        best = (-200.0, 0.0, 0.0)  # loudest window: level, tone share, time
+        tone = []  # windows loud enough, with their tone share
         w = 2 * math.pi * 440 / rate
         coeff = 2 * math.cos(w)
         for start in range(0, n - win, rate // 4):
@@ -418,11 +419,20 @@ def speaker_check(run):
             share = 2 * power / (win * energy)  # the tone's part of the energy
             if rms_db > best[0]:
                 best = (rms_db, share, start / rate)
+            if rms_db > -45:
+                tone.append((share, rms_db, start / rate))
         level, share, at = best
-        ok = level > -45 and share > 0.5
+        # The tone is there when some loud 100 ms is mostly 440 Hz; a busy
+        # emulated machine adds clicks (the sound card resyncing to the
+        # clock) to some windows.
+        clean = [w for w in tone if w[0] > 0.5]
+        ok = bool(clean)
+        top = max(tone, default=(0.0, -200.0, 0.0))
         run.report("host", ok, "speaker-tone",
                    f"qemu's HDA output ({n / rate:.0f} s in speaker.wav): loudest 100 ms at {at:.1f} s, "
-                   f"{level:.1f} dBFS, {share:.0%} of it at 440 Hz (the host's test tone, played by the guest's dais)")
+                   f"{level:.1f} dBFS, {share:.0%} of it at 440 Hz; {len(clean)} of {len(tone)} loud windows mostly "
+                   f"440 Hz, best {top[0]:.0%} at {top[2]:.1f} s ({top[1]:.1f} dBFS) (the host's test tone, played by "
+                   f"the guest's dais)")
     except Exception as e:  # noqa: BLE001
         run.report("host", False, "speaker-tone", f"{path}: {type(e).__name__}: {e}")
 
