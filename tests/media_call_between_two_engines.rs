@@ -167,15 +167,24 @@ fn far_end_sound_that_comes_too_late_is_delayed_not_lost() {
         "B's speaker to play late A",
         || speaker_level(&b).filter(|l| *l > -40.0),
     );
-    // And keeps playing it: five fresh readings over the next second.
-    for _ in 0..5 {
+    // And keeps playing it: ten fresh readings over the next two seconds,
+    // nearly all audible (a busy test machine may make the track late once
+    // more, which costs one short gap; dropped as late, none would be).
+    let mut readings = vec![];
+    for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(200));
         *b.handle.stats.speaker_level_db.lock().unwrap() = None;
-        let l = wait(Duration::from_secs(5), "a fresh speaker reading", || {
-            speaker_level(&b)
-        });
-        assert!(l > -40.0, "B's speaker while A is late: {l} dB");
+        readings.push(wait(
+            Duration::from_secs(5),
+            "a fresh speaker reading",
+            || speaker_level(&b),
+        ));
     }
+    let audible = readings.iter().filter(|l| **l > -40.0).count();
+    assert!(
+        audible >= 7,
+        "B's speaker while A is late (dB): {readings:?}"
+    );
     c.a.close();
     c.b.close();
     rt.block_on(a.handle.stop());
