@@ -17,6 +17,7 @@
 //! - every element a selection needs is checked at start-up
 //!   ([`elements::missing`]); a missing plugin stops start-up with the
 //!   element and its Debian package named;
+//! - the room pipeline runs on the system clock, never a sound card's;
 //! - pipelines reach `Null` on every path out (stop, error, rebuild, drop);
 //! - a pipeline error never ends the process: devices fall back to slate or
 //!   silence and are retried, the pipeline is rebuilt with back-off, and
