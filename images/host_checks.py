@@ -463,6 +463,9 @@ def main():
     except Timeout as e:
         timed_out = str(e)
         print(f"TIMEOUT: {e}", flush=True)
+    # Collected before power-off (speaker-tone is judged after it), printed
+    # only when something failed.
+    diag = collect_diagnostics(run, serial)
 
     # Power off: the guest's check script powers the machine off on our word.
     t0 = time.time()
@@ -492,6 +495,16 @@ def main():
                 run.figures["dais stop on power-off"] = "clean (systemd: Stopped dais meeting room appliance)"
 
     fails = [r for r in run.results if not r[1]]
+    if fails or timed_out:
+        print("\n--- diagnostics (a check failed) ---", flush=True)
+        print("\n".join(diag), flush=True)
+        host_log = os.path.join(args.run, "host-dais.log")
+        if os.path.exists(host_log):
+            with open(host_log, errors="replace") as f:
+                tail = f.read().splitlines()[-80:]
+            print("== the host's dais log (last 80 lines)")
+            print("\n".join(l[:400] for l in tail), flush=True)
+        print("--- end of diagnostics ---", flush=True)
     print(f"\nimage-test: {len(run.results) - len(fails)} passed, {len(fails)} failed"
           + (f", TIMEOUT ({timed_out})" if timed_out else ""))
     for k, v in run.figures.items():
@@ -499,6 +512,34 @@ def main():
     if timed_out:
         sys.exit(2)
     sys.exit(1 if fails else 0)
+
+
+def collect_diagnostics(run, serial):
+    """The guest's dais journal, its ALSA PCM and mixer state and /status
+    (the guest's DIAG command), and the host's dais /status: what a failed
+    check needs for its cause to be found from CI's log alone."""
+    out = []
+    host_base = f"http://{run.args.host_dais}"
+    guest_base = f"http://{run.args.http}"
+    for name, base in (("guest", guest_base), ("host", host_base)):
+        code, body = http(f"{base}/status", timeout=10)
+        out.append(f"== {name} dais GET /status: HTTP {code}")
+        out.append(body.decode(errors="replace")[:8000])
+    if serial is None or not run.qemu_alive():
+        out.append("== the guest's diagnostics: the guest is not running")
+        return out
+    try:
+        # Its own short deadline: diagnostics must not turn a FAIL into a
+        # TIMEOUT.
+        run.deadline = max(run.deadline, time.time() + 60)
+        serial.send("DIAG")
+        for line in serial.lines():
+            if line.startswith("END "):
+                break
+            out.append(line[4:] if line.startswith("OUT ") else line)
+    except (Timeout, OSError) as e:
+        out.append(f"== the guest's diagnostics ended early: {e}")
+    return out
 
 
 def debug_commands(run, serial, path):

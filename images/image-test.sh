@@ -71,7 +71,7 @@ qemu-img create -q -f qcow2 -F raw -b "$img/dais.img" "$run/overlay.qcow2" \
 # The far end of the call: a dais on the host, virtual profile.
 if [ -x "$DAIS_BIN" ]; then
   mkdir -p "$run/host-dais"
-  "$DAIS_BIN" run --profile "$top/hardware/virtual.toml" --config "$here/host-dais.toml" --data-dir "$run/host-dais" \
+  nice -n 5 "$DAIS_BIN" run --profile "$top/hardware/virtual.toml" --config "$here/host-dais.toml" --data-dir "$run/host-dais" \
     --http-listen "127.0.0.1:$HOST_DAIS_PORT" --control-listen 127.0.0.1:0 \
     --control-pin 2468 --api-client imagetest:image-test-secret-0123456789 \
     >"$run/host-dais.log" 2>&1 &
@@ -101,7 +101,7 @@ qemu=(
 )
 echo "images/image-test.sh: booting var/image/dais.img under qemu (TCG, $SMP CPU, ${MEM} MB); console: var/image/test/console.log"
 start=$(date +%s.%N)
-nice -n 5 timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" >"$run/qemu.log" 2>&1 &
+timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" >"$run/qemu.log" 2>&1 &
 qpid=$!
 pids+=($qpid)
 

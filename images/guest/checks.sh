@@ -46,6 +46,23 @@ holds() {
   case $fds in *"$pattern"*) echo yes ;; *) echo no ;; esac
 }
 
+diagnostics() {
+  echo "== journalctl -u dais.service (last 150 lines, monotonic time)"
+  journalctl -u dais.service -n 150 --no-pager -o short-monotonic | cut -c1-400
+  local f
+  for f in /proc/asound/*/pcm*/sub0/status /proc/asound/*/pcm*/sub0/hw_params /proc/asound/*/pcm*/sub0/sw_params; do
+    [ -r "$f" ] || continue
+    echo "== $f"
+    cat "$f"
+  done
+  echo "== amixer -c HDA contents"
+  amixer -c HDA contents 2>&1 | head -n 60
+  echo "== GET /status"
+  curl -s -m 10 "$API/status" | jq -c . 2>&1 | cut -c1-6000
+  echo "== top (one pass)"
+  top -b -n 1 2>/dev/null | head -n 15
+}
+
 finish() {
   say "GUEST-DONE"
   local line="" end=$(( $(date +%s) + HOLD ))
@@ -56,6 +73,12 @@ finish() {
         echo "image-test: the host asked for power-off" >&2
         systemctl --no-block poweroff
         exit 0 ;;
+      DIAG)
+        # What someone needs to find the cause of a failed check without
+        # running it again: the dais journal, the sound cards' PCM and mixer
+        # state, and dais's /status (always answered, not only in debug).
+        diagnostics 2>&1 | sed 's/^/OUT /' >&3
+        say "END 0" ;;
       "SH "*)
         # Debugging (kernel command line dais.test.debug=1 only): run a
         # command from the host and send its output back.

@@ -373,6 +373,7 @@ async fn supervise(
             microphone_target: selection.microphone.clone(),
             microphone: settings.microphone.clone(),
             speaker_target: selection.speaker.clone(),
+            speaker: settings.speaker.clone(),
             display_target: selection.display.clone(),
             display: settings.display.clone(),
             media: settings.media.clone(),

@@ -292,6 +292,37 @@ pub struct SpeakerSettings {
     /// A raw ALSA PCM name; `null` is ALSA's discarding device.
     pub device: Option<String>,
     pub element: Option<String>,
+    /// ALSA: the sound card's ring buffer, in ms. A machine that can be
+    /// starved of CPU for longer than this underruns (a click, and the
+    /// samples behind it played late or dropped).
+    pub buffer_ms: u32,
+    /// ALSA: the period, how much is written at a time, in ms.
+    pub period_ms: u32,
+    /// ALSA: how the card follows the room's clock when its crystal
+    /// drifts: "resample" (smoothly), "skew" (by jumps of the write
+    /// position) or "none".
+    pub slave_method: SpeakerSlaving,
+}
+
+/// How the speaker follows the pipeline's clock (GStreamer's
+/// `audiobasesink` `slave-method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpeakerSlaving {
+    Resample,
+    Skew,
+    None,
+}
+
+impl SpeakerSlaving {
+    /// The `slave-method` nick.
+    pub fn nick(self) -> &'static str {
+        match self {
+            SpeakerSlaving::Resample => "resample",
+            SpeakerSlaving::Skew => "skew",
+            SpeakerSlaving::None => "none",
+        }
+    }
 }
 
 impl Default for SpeakerSettings {
@@ -302,6 +333,9 @@ impl Default for SpeakerSettings {
             usb_id: None,
             device: None,
             element: None,
+            buffer_ms: 200,
+            period_ms: 10,
+            slave_method: SpeakerSlaving::Skew,
         }
     }
 }
@@ -859,6 +893,23 @@ impl Settings {
         }
         if let Some(id) = &self.speaker.usb_id {
             check_usb_id(&mut bad, "speaker.usb_id", id);
+        }
+        if !(20..=2000).contains(&self.speaker.buffer_ms) {
+            bad(
+                "speaker.buffer_ms",
+                format!("20 to 2000, got {}", self.speaker.buffer_ms),
+            );
+        }
+        if !(1..=100).contains(&self.speaker.period_ms)
+            || self.speaker.period_ms.saturating_mul(2) > self.speaker.buffer_ms
+        {
+            bad(
+                "speaker.period_ms",
+                format!(
+                    "1 to 100 and at most half of speaker.buffer_ms ({}), got {}",
+                    self.speaker.buffer_ms, self.speaker.period_ms
+                ),
+            );
         }
 
         if self.display.sink == DisplaySinkKind::Element {

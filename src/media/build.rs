@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use gst::prelude::*;
 
 use super::MediaError;
-use crate::config::{CameraSettings, DisplaySettings, VideoInputFormat};
+use crate::config::{CameraSettings, DisplaySettings, SpeakerSettings, VideoInputFormat};
 use crate::devices::{CameraTarget, DisplayTarget, SpeakerTarget};
 
 pub(crate) fn make(factory: &str, name: &str) -> Result<gst::Element, MediaError> {
@@ -184,11 +184,18 @@ pub fn display_sink(
 }
 
 /// The room's speaker: ALSA, discarded with the clock kept, or an element.
-pub fn speaker_sink(target: &SpeakerTarget, name: &str) -> Result<gst::Element, MediaError> {
+pub fn speaker_sink(
+    target: &SpeakerTarget,
+    settings: &SpeakerSettings,
+    name: &str,
+) -> Result<gst::Element, MediaError> {
     let sink = match target {
         SpeakerTarget::Alsa { device, .. } => {
             let s = make("alsasink", name)?;
             s.set_property("device", device);
+            s.set_property("buffer-time", i64::from(settings.buffer_ms) * 1000);
+            s.set_property("latency-time", i64::from(settings.period_ms) * 1000);
+            s.set_property_from_str("slave-method", settings.slave_method.nick());
             s
         }
         SpeakerTarget::Fake => make("fakesink", name)?,

@@ -29,7 +29,9 @@ use super::MediaError;
 use super::build::{self, make};
 use super::catchup::{Adjust, Catchup, MAX_DELAY};
 use super::layout::{Layout, Tile, place};
-use crate::config::{CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings};
+use crate::config::{
+    CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings, SpeakerSettings,
+};
 use crate::devices::{CameraTarget, DisplayTarget, MicrophoneTarget, SpeakerTarget};
 
 /// The slate's colour (RGB), shown when the camera is off or failed.
@@ -50,6 +52,7 @@ pub struct RoomConfig {
     pub microphone_target: MicrophoneTarget,
     pub microphone: MicrophoneSettings,
     pub speaker_target: SpeakerTarget,
+    pub speaker: SpeakerSettings,
     pub display_target: DisplayTarget,
     pub display: DisplaySettings,
     pub media: MediaSettings,
@@ -475,7 +478,11 @@ impl Room {
             chain.push(make("webrtcechoprobe", "echo-probe")?);
         }
         chain.push(make("audioconvert", "speaker-out-convert")?);
-        chain.push(build::speaker_sink(&config.speaker_target, "speaker")?);
+        chain.push(build::speaker_sink(
+            &config.speaker_target,
+            &config.speaker,
+            "speaker",
+        )?);
         let refs: Vec<&gst::Element> = chain.iter().collect();
         add_link(&pipeline, &refs, "speaker")?;
         let mixpad = audiomixer
@@ -921,10 +928,13 @@ impl Room {
     }
 
     /// Keeps a far-end track in time for its mixer (the speaker mix for
-    /// audio, the display for video): `pad` is the track's last source pad
-    /// before the mixer; when its buffers come too late to be mixed, the
-    /// track is delayed by an offset on that pad ([`super::catchup`]).
-    pub fn catch_up(&self, pad: &gst::Pad, track: &str, audio: bool) {
+    /// audio, the display for video): `arrive` is where the track's
+    /// buffers come in, before anything that can hold them back (the sink
+    /// pad of the queue in front of the mixer), `out` the track's last
+    /// source pad before the mixer. When buffers arrive too late to be
+    /// mixed, the track is delayed by an offset on `out`
+    /// ([`super::catchup`]); the queue between holds the delay.
+    pub fn catch_up(&self, arrive: &gst::Pad, out: &gst::Pad, track: &str, audio: bool) {
         let position = if audio {
             self.speaker_position.clone()
         } else {
@@ -933,7 +943,8 @@ impl Room {
         let stats = Arc::downgrade(&self.stats);
         let track = track.to_string();
         let state = Mutex::new(Catchup::new());
-        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let out = out.clone();
+        arrive.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             let mixer = position.load(Ordering::Relaxed);
             let Some(gst::PadProbeData::Buffer(buf)) = info.data.as_ref() else {
                 return gst::PadProbeReturn::Ok;
@@ -957,10 +968,10 @@ impl Room {
             };
             match adjust {
                 Adjust::Delay(delay) => {
-                    let grew = delay > pad.offset();
+                    let grew = delay > out.offset();
                     // The segment is sent again with the new offset before
-                    // this buffer leaves the pad.
-                    pad.set_offset(delay);
+                    // the next buffer leaves the pad.
+                    out.set_offset(delay);
                     let ms = u64::try_from(delay / 1_000_000).unwrap_or(0);
                     if grew {
                         tracing::info!(track = %track, delay_ms = ms, "far-end track came too late for the room: delaying it");

@@ -142,6 +142,7 @@ impl Session {
         opts: SessionOptions,
         events: mpsc::UnboundedSender<SessionEvent>,
     ) -> Result<Self, MediaError> {
+        let t0 = std::time::Instant::now();
         let bin = gst::Bin::builder()
             .name(format!("session-{}", opts.id))
             .build();
@@ -180,16 +181,28 @@ impl Session {
                 state: "PLAYING".into(),
                 reason: "the session did not start".into(),
             })?;
+        let started = t0.elapsed();
         if opts.send_video {
             let tee = room.vtee.clone();
             s.video_branch(Some(&tee), &opts)?;
         }
+        let video = t0.elapsed();
         if opts.send_audio {
             s.add_audio(&opts)?;
         }
+        let audio = t0.elapsed();
         if opts.content {
             s.video_branch(None, &opts)?;
         }
+        // Where a slow machine spends a join's time.
+        tracing::info!(
+            session = %opts.id,
+            webrtcbin_ms = started.as_millis() as u64,
+            video_ms = (video - started).as_millis() as u64,
+            audio_ms = (audio - video).as_millis() as u64,
+            content_ms = (t0.elapsed() - audio).as_millis() as u64,
+            "media session built"
+        );
         Ok(s)
     }
 
@@ -680,8 +693,15 @@ impl Session {
         let tee_pad = tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| MediaError::link("tee"))?;
+        // The branch converts whatever raw media the tee carries, so it
+        // answers caps queries itself, and the link skips the caps check:
+        // left to run, both intersect everything the camera could give
+        // (a V4L2 device lists dozens of formats and sizes) with everything
+        // the converters could make, which took 28 s of an emulated CPU
+        // on the critical path of every join.
+        accept_any_raw(&target);
         tee_pad
-            .link(&ghost)
+            .link_full(&ghost, gst::PadLinkCheck::HIERARCHY)
             .map_err(|e| MediaError::link(&format!("tee → session ({e:?})")))?;
         inner
             .sends
@@ -772,7 +792,18 @@ impl Session {
                 let level = make("level", &format!("level-{n}"))?;
                 level.set_property("interval", 100_000_000u64);
                 chain.push(level);
-                chain.push(make("queue", &format!("rq{n}"))?);
+                // Holds a late track's delay (up to the catch-up's
+                // limit) without pushing back on the decoder: a full
+                // queue would stall the jitter buffer and make the track
+                // look early where its lateness is measured.
+                let q = make("queue", &format!("rq{n}"))?;
+                q.set_property("max-size-buffers", 0u32);
+                q.set_property("max-size-bytes", 0u32);
+                q.set_property(
+                    "max-size-time",
+                    u64::try_from(super::catchup::MAX_DELAY).unwrap_or(0) + 1_000_000_000,
+                );
+                chain.push(q);
                 inner.room.mixer_pad()
             }
         }
@@ -800,10 +831,10 @@ impl Session {
         ghost
             .link(&room_pad)
             .map_err(|_| MediaError::link("session → room"))?;
-        if let Some(out) = last.static_pad("src") {
+        if let (Some(arrive), Some(out)) = (last.static_pad("sink"), last.static_pad("src")) {
             inner
                 .room
-                .catch_up(&out, &id, matches!(kind, TrackKind::Audio));
+                .catch_up(&arrive, &out, &id, matches!(kind, TrackKind::Audio));
         }
         for e in &chain {
             let _ = e.sync_state_with_parent();
@@ -958,6 +989,28 @@ fn shield_caps_queries(pad: &gst::Pad) {
         let caps = match q.filter() {
             Some(filter) => filter.intersect_with_mode(&template, gst::CapsIntersectMode::First),
             None => template,
+        };
+        q.set_result(&caps);
+        gst::PadProbeReturn::Handled
+    });
+}
+
+/// Answers caps queries on the sink of a branch that converts what it gets
+/// (a sender's queue before videoconvert/audioconvert): any raw media of
+/// the kind the tee carries, within the query's filter.
+fn accept_any_raw(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
+        let Some(gst::PadProbeData::Query(query)) = info.data.as_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::QueryViewMut::Caps(q) = query.view_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut raw = gst::Caps::new_empty_simple("video/x-raw");
+        raw.merge(gst::Caps::new_empty_simple("audio/x-raw"));
+        let caps = match q.filter() {
+            Some(filter) => filter.intersect_with_mode(&raw, gst::CapsIntersectMode::First),
+            None => raw,
         };
         q.set_result(&caps);
         gst::PadProbeReturn::Handled

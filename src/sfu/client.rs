@@ -399,6 +399,7 @@ async fn run(
         sharing: None,
     });
     let mut chat: Vec<ChatMessage> = Vec::new();
+    let mut offered_at: Option<std::time::Instant> = None;
     let mut ping = tokio::time::interval(Duration::from_secs(20));
     let mut left = None;
     let end = loop {
@@ -425,10 +426,16 @@ async fn run(
                 };
                 match msg {
                     Incoming::Offer { sdp, peer } => {
-                        if let Some(s) = media.as_mut().and_then(|m| m.session(peer))
-                            && let Err(e) = s.handle(Signal::Offer { sdp })
-                        {
-                            let _ = events.send(CallEvent::Problem(e.to_string())).await;
+                        // Where a join's time goes on a slow machine: the
+                        // session's build, then the answer (logged when sent).
+                        let t0 = std::time::Instant::now();
+                        tracing::info!(peer, mlines = sdp.matches("\nm=").count(), "conference: offer received");
+                        offered_at = Some(t0);
+                        if let Some(s) = media.as_mut().and_then(|m| m.session(peer)) {
+                            tracing::info!(peer, build_ms = t0.elapsed().as_millis() as u64, "conference: media session ready for the offer");
+                            if let Err(e) = s.handle(Signal::Offer { sdp }) {
+                                let _ = events.send(CallEvent::Problem(e.to_string())).await;
+                            }
                         }
                     }
                     Incoming::Candidate { mline, candidate, peer } => {
@@ -488,7 +495,14 @@ async fn run(
             } => {
                 let (peer, ev) = ev;
                 let msg = match ev {
-                    Some(SessionEvent::Signal(Signal::Answer { sdp })) => Some(ClientMsg::Answer { sdp }),
+                    Some(SessionEvent::Signal(Signal::Answer { sdp })) => {
+                        tracing::info!(
+                            peer,
+                            after_offer_ms = offered_at.take().map(|t| t.elapsed().as_millis() as u64),
+                            "conference: answer sent"
+                        );
+                        Some(ClientMsg::Answer { sdp })
+                    }
                     Some(SessionEvent::Signal(Signal::Candidate { mline, candidate })) => {
                         Some(ClientMsg::Candidate { mline, candidate })
                     }

@@ -172,6 +172,8 @@ pub struct Peer {
     pending: Mutex<Option<Vec<(u32, String)>>>,
     events: mpsc::UnboundedSender<PeerEvent>,
     closed: AtomicBool,
+    /// When the peer was made: how long its participant took to answer.
+    created: std::time::Instant,
 }
 
 impl Peer {
@@ -185,6 +187,7 @@ impl Peer {
         events: mpsc::UnboundedSender<PeerEvent>,
         jitter_ms: u32,
     ) -> Result<Arc<Self>, MediaError> {
+        let created = std::time::Instant::now();
         let bin = gst::Bin::builder().name(format!("peer-{n}")).build();
         let webrtc = crate::media::build::make("webrtcbin", "webrtc")?;
         webrtc.set_property_from_str("bundle-policy", "max-bundle");
@@ -275,6 +278,7 @@ impl Peer {
             pending: Mutex::new(Some(Vec::new())),
             events,
             closed: AtomicBool::new(false),
+            created,
         });
         peer.connect(hub);
         peer.bin
@@ -467,6 +471,13 @@ impl Peer {
                     if let Some(peer) = w.upgrade() {
                         if let Some(e) = reply.and_then(|r| r.value("error").ok()) {
                             tracing::warn!(member = %peer.member, error = ?e, "the participant's answer was not applied");
+                        } else {
+                            // Media held for this participant flows from here.
+                            tracing::info!(
+                                member = %peer.member,
+                                after_ms = peer.created.elapsed().as_millis() as u64,
+                                "the participant's answer is applied"
+                            );
                         }
                         peer.flush_candidates();
                     }

@@ -48,6 +48,7 @@ pub fn config(pattern: &str, freq: f64) -> RoomConfig {
         },
         microphone: MicrophoneSettings::default(),
         speaker_target: SpeakerTarget::Fake,
+        speaker: Default::default(),
         display_target: DisplayTarget::Appsink,
         display: DisplaySettings {
             width: W,
