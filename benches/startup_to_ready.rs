@@ -1,5 +1,7 @@
 //! Time from process start to `/readyz` answering 200, and from SIGTERM to
-//! exit, on the virtual profile. Prints median, min and max of several runs.
+//! exit, on the virtual profile (median, min and max of several runs), and
+//! the CPU an idle dais uses there: no conference and no call, its room
+//! pipeline, panel and display running.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,6 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 7;
+/// How long an idle dais runs past /readyz before its CPU is measured, and
+/// for how long it is measured (under `cargo bench`; `cargo test` runs the
+/// bench once as a smoke test, with 1 s and 2 s).
+const IDLE_SETTLE: Duration = Duration::from_secs(5);
+const IDLE_SECS: Duration = Duration::from_secs(20);
 
 fn readyz(addr: &str) -> bool {
     let Ok(mut s) = TcpStream::connect(addr) else {
@@ -30,16 +37,15 @@ fn endpoints(dir: &Path) -> Option<String> {
     v["http"].as_str().map(str::to_string)
 }
 
-fn one_run(profile: &Path) -> (Duration, Duration) {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let t0 = Instant::now();
+/// Starts dais with its data in `data` and returns it once /readyz answers
+/// 200, with the HTTP address.
+fn start(profile: &Path, data: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dais"))
         .arg("run")
         .arg("--profile")
         .arg(profile)
         .arg("--data-dir")
-        .arg(&data)
+        .arg(data)
         .args([
             "--http-listen",
             "127.0.0.1:0",
@@ -53,7 +59,7 @@ fn one_run(profile: &Path) -> (Duration, Duration) {
         .spawn()
         .expect("spawn dais");
     let addr = loop {
-        if let Some(a) = endpoints(&data) {
+        if let Some(a) = endpoints(data) {
             break a;
         }
         assert!(
@@ -63,8 +69,20 @@ fn one_run(profile: &Path) -> (Duration, Duration) {
         std::thread::sleep(Duration::from_millis(2));
     };
     while !readyz(&addr) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "dais exited before /readyz"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
+    (child, addr)
+}
+
+fn one_run(profile: &Path) -> (Duration, Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let t0 = Instant::now();
+    let (mut child, _addr) = start(profile, &data);
     let ready = t0.elapsed();
     let t1 = Instant::now();
     // SAFETY: kill(2) on the child we spawned.
@@ -72,6 +90,43 @@ fn one_run(profile: &Path) -> (Duration, Duration) {
     let status = child.wait().unwrap();
     assert!(status.success());
     (ready, t1.elapsed())
+}
+
+/// CPU seconds (user + system) the process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: utime and stime are the 12th and 13th of them.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
+/// An idle dais on the virtual profile (no conference, no call, its room
+/// pipeline, panel and display running): cores used over `secs`, after
+/// `settle` of warm-up past /readyz.
+fn idle_cpu(profile: &Path, settle: Duration, secs: Duration) -> f64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (mut child, _addr) = start(profile, &data);
+    std::thread::sleep(settle);
+    let (c0, t0) = (cpu_seconds(child.id()), Instant::now());
+    std::thread::sleep(secs);
+    let (c1, wall) = (cpu_seconds(child.id()), t0.elapsed());
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "dais exited while idle"
+    );
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    (c1 - c0) / wall.as_secs_f64()
 }
 
 fn stats(mut v: Vec<Duration>) -> String {
@@ -105,4 +160,17 @@ fn main() {
     println!("startup (virtual profile, {RUNS} runs after one warm-up)");
     println!("  process start -> /readyz 200   {}", stats(ready));
     println!("  SIGTERM -> exit 0               {}", stats(stop));
+    let (settle, secs) = if std::env::args().any(|a| a == "--bench") {
+        (IDLE_SETTLE, IDLE_SECS)
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(2))
+    };
+    let idle = idle_cpu(&profile, settle, secs);
+    println!(
+        "  idle CPU over {} s, {} s after /readyz   {:.3} cores ({:.1}% of one core)",
+        secs.as_secs(),
+        settle.as_secs(),
+        idle,
+        idle * 100.0
+    );
 }

@@ -49,7 +49,8 @@ for i in $(seq 1 "$runs"); do
   ready=$(sed -n 's/^image-test: boot to READY (host wall clock): //p' "$log" | tail -n1)
   echo "run $i: exit $rc after $(( $(date +%s) - start )) s; ${summary:-no summary}; READY ${ready:-?} ($log)"
   while read -r where verdict name; do
-    name=${name%:}
+    # guest and host both have a readyz check: count them apart.
+    name="$where ${name%:}"
     if [ -z "${seen[$name]:-}" ]; then seen[$name]=1; order+=("$name"); passed[$name]=0; fi
     [ "$verdict" = PASS ] && passed[$name]=$(( passed[$name] + 1 ))
   done < <(grep -E '^(guest|host) +(PASS|FAIL) [a-z0-9-]+:' "$log" | awk '{print $1, $2, $3}')
@@ -59,7 +60,7 @@ done
 echo
 echo "image-test-series: $runs runs$([ $busy = 1 ] && echo ' with one core busy'); exits: ${exits[*]}"
 for name in "${order[@]}"; do
-  printf '  %-24s %d/%d\n' "$name" "${passed[$name]}" "$runs"
+  printf '  %-30s %d/%d\n' "$name" "${passed[$name]}" "$runs"
 done
 for rc in "${exits[@]}"; do [ "$rc" = 0 ] || exit 1; done
 exit 0

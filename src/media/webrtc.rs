@@ -978,41 +978,39 @@ impl Session {
 /// moment. Nothing after the depayloader limits what it can play (it
 /// decodes and converts), so the template is the true answer.
 fn shield_caps_queries(pad: &gst::Pad) {
-    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |pad, info| {
-        let Some(gst::PadProbeData::Query(query)) = info.data.as_mut() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let gst::QueryViewMut::Caps(q) = query.view_mut() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let template = pad.pad_template_caps();
-        let caps = match q.filter() {
-            Some(filter) => filter.intersect_with_mode(&template, gst::CapsIntersectMode::First),
-            None => template,
-        };
-        q.set_result(&caps);
-        gst::PadProbeReturn::Handled
-    });
+    answer_caps_queries(pad, |pad| pad.pad_template_caps());
 }
 
 /// Answers caps queries on the sink of a branch that converts what it gets
 /// (a sender's queue before videoconvert/audioconvert): any raw media of
 /// the kind the tee carries, within the query's filter.
 fn accept_any_raw(pad: &gst::Pad) {
-    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
+    answer_caps_queries(pad, |_| {
+        let mut raw = gst::Caps::new_empty_simple("video/x-raw");
+        raw.merge(gst::Caps::new_empty_simple("audio/x-raw"));
+        raw
+    });
+}
+
+/// Answers every caps query that reaches `pad` with `caps(pad)` within the
+/// query's filter, so that the query goes no further downstream.
+fn answer_caps_queries(
+    pad: &gst::Pad,
+    caps: impl Fn(&gst::Pad) -> gst::Caps + Send + Sync + 'static,
+) {
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, move |pad, info| {
         let Some(gst::PadProbeData::Query(query)) = info.data.as_mut() else {
             return gst::PadProbeReturn::Ok;
         };
         let gst::QueryViewMut::Caps(q) = query.view_mut() else {
             return gst::PadProbeReturn::Ok;
         };
-        let mut raw = gst::Caps::new_empty_simple("video/x-raw");
-        raw.merge(gst::Caps::new_empty_simple("audio/x-raw"));
-        let caps = match q.filter() {
-            Some(filter) => filter.intersect_with_mode(&raw, gst::CapsIntersectMode::First),
-            None => raw,
+        let ours = caps(pad);
+        let answer = match q.filter() {
+            Some(filter) => filter.intersect_with_mode(&ours, gst::CapsIntersectMode::First),
+            None => ours,
         };
-        q.set_result(&caps);
+        q.set_result(&answer);
         gst::PadProbeReturn::Handled
     });
 }
