@@ -422,8 +422,10 @@ fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recordin
         (c.call(json!({"method": "getAppState"}))["result"]["recording"] == true).then_some(())
     });
     let dir = tmp.path().join("data").join("recordings");
+    // A generous deadline: on a loaded machine the encoder and the muxer
+    // take a while over the first keyframe and the file's first write.
     common::eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "a recording file that grows",
         || {
             let size: u64 = std::fs::read_dir(&dir)
