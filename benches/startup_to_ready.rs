@@ -38,8 +38,8 @@ fn endpoints(dir: &Path) -> Option<String> {
 }
 
 /// Starts dais with its data in `data` and returns it once /readyz answers
-/// 200, with the HTTP address.
-fn start(profile: &Path, data: &Path) -> (std::process::Child, String) {
+/// 200.
+fn start(profile: &Path, data: &Path) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dais"))
         .arg("run")
         .arg("--profile")
@@ -75,14 +75,14 @@ fn start(profile: &Path, data: &Path) -> (std::process::Child, String) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    (child, addr)
+    child
 }
 
 fn one_run(profile: &Path) -> (Duration, Duration) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let t0 = Instant::now();
-    let (mut child, _addr) = start(profile, &data);
+    let mut child = start(profile, &data);
     let ready = t0.elapsed();
     let t1 = Instant::now();
     // SAFETY: kill(2) on the child we spawned.
@@ -93,16 +93,24 @@ fn one_run(profile: &Path) -> (Duration, Duration) {
 }
 
 /// CPU seconds (user + system) the process has used, from /proc/PID/stat.
+/// Panics, naming the file and field, when it cannot be read: a figure of
+/// zero would pass for an idle process.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     // Fields after the command name, which is in parentheses and may hold
     // spaces: utime and stime are the 12th and 13th of them.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("{path}: no command name in {stat:?}"));
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let field = |i: usize, name: &str| -> f64 {
+        f.get(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: field {name} missing or not a number in {stat:?}"))
+    };
+    let ticks = field(11, "utime") + field(12, "stime");
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     ticks / hz
@@ -114,7 +122,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn idle_cpu(profile: &Path, settle: Duration, secs: Duration) -> f64 {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let (mut child, _addr) = start(profile, &data);
+    let mut child = start(profile, &data);
     std::thread::sleep(settle);
     let (c0, t0) = (cpu_seconds(child.id()), Instant::now());
     std::thread::sleep(secs);
