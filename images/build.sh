@@ -104,6 +104,7 @@ install -m 0640 -g "$(awk -F: '$1 == "dais" {print $3}' "$root/etc/group")" \
 
 # The qemu machine: virtual devices before dais, networking, the test.
 install -D -m 0644 "$here/guest/modprobe-dais-vm.conf" "$root/etc/modprobe.d/dais-vm.conf"
+install -D -m 0644 "$here/guest/asound.conf" "$root/etc/asound.conf"
 install -D -m 0755 "$here/guest/dais-vm-devices.sh" "$root/usr/lib/dais/image/dais-vm-devices.sh"
 install -D -m 0755 "$here/guest/checks.sh" "$root/usr/lib/dais/image/checks.sh"
 install -D -m 0644 "$here/guest/dais-vm-devices.service" "$root/usr/lib/systemd/system/dais-vm-devices.service"

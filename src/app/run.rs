@@ -432,6 +432,7 @@ async fn supervise(
                     "dais is ready"
                 );
                 super::systemd::ready(&msg);
+                crate::media::warm_up_dtls();
             }
         });
     }
@@ -484,6 +485,7 @@ async fn supervise(
     }
     let _ = std::fs::remove_file(data_dir.join(ENDPOINTS_FILE));
     let _ = std::fs::remove_file(data_dir.join(LOCAL_SOCKET));
+    crate::media::finish_warm_up(Duration::from_secs(5));
     tracing::info!(took = ?stop_started.elapsed(), "stopped");
     Ok(())
 }

@@ -298,6 +298,13 @@ pub struct SpeakerSettings {
     pub buffer_ms: u32,
     /// ALSA: the period, how much is written at a time, in ms.
     pub period_ms: u32,
+    /// How late the speaker mix may reach the card and still be played, in
+    /// ms (GStreamer's `processing-deadline`). The mix for an instant is
+    /// made when the room's latency has passed; the sink then has only this
+    /// long to receive it, and sound that comes later is skipped, silently.
+    /// A machine starved of CPU needs more. The whole room (the display
+    /// too) is put this much later, so picture and sound stay together.
+    pub deadline_ms: u32,
     /// ALSA: how the card follows the room's clock when its crystal
     /// drifts: "resample" (smoothly), "skew" (by jumps of the write
     /// position) or "none".
@@ -335,6 +342,7 @@ impl Default for SpeakerSettings {
             element: None,
             buffer_ms: 200,
             period_ms: 10,
+            deadline_ms: 20,
             slave_method: SpeakerSlaving::Skew,
         }
     }
@@ -912,6 +920,13 @@ impl Settings {
             );
         }
 
+        if self.speaker.deadline_ms > 1000 {
+            bad(
+                "speaker.deadline_ms",
+                format!("0 to 1000, got {}", self.speaker.deadline_ms),
+            );
+        }
+
         if self.display.sink == DisplaySinkKind::Element {
             need_element(&mut bad, "display", &self.display.element);
         }
@@ -1329,8 +1344,12 @@ mod tests {
         let mut s = Settings::default();
         s.camera.framerate = 500;
         s.microphone.rate = 12_345;
+        s.speaker.deadline_ms = 5000;
         let keys: Vec<_> = s.validate().into_iter().map(|i| i.key).collect();
-        assert_eq!(keys, ["camera.framerate", "microphone.rate"]);
+        assert_eq!(
+            keys,
+            ["camera.framerate", "microphone.rate", "speaker.deadline_ms"]
+        );
     }
 
     #[test]

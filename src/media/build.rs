@@ -204,6 +204,15 @@ pub fn speaker_sink(
     if sink.has_property("sync") {
         sink.set_property("sync", true);
     }
+    // The mix is made once the room's latency has passed; what reaches the
+    // sink later than its deadline is skipped. The deadline is part of the
+    // latency the sink reports, so the whole room waits for it alike.
+    if sink.has_property("processing-deadline") {
+        sink.set_property(
+            "processing-deadline",
+            u64::from(settings.deadline_ms) * 1_000_000,
+        );
+    }
     // The speaker must not hold the pipeline back from PLAYING.
     if sink.has_property("async") {
         sink.set_property("async", false);
@@ -215,6 +224,50 @@ pub fn speaker_sink(
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    /// The speaker's deadline is part of the latency the room runs at, so
+    /// the mix gets that long to reach the card.
+    #[test]
+    fn the_speaker_deadline_is_part_of_the_room_latency() {
+        gst::init().unwrap();
+        let latency_with = |deadline_ms: u32| {
+            let pipeline = gst::Pipeline::new();
+            let src = gst::ElementFactory::make("audiotestsrc")
+                .property("is-live", true)
+                .build()
+                .unwrap();
+            let settings = SpeakerSettings {
+                deadline_ms,
+                ..Default::default()
+            };
+            let sink = speaker_sink(&SpeakerTarget::Fake, &settings, "speaker").unwrap();
+            pipeline.add_many([&src, &sink]).unwrap();
+            src.link(&sink).unwrap();
+            pipeline.set_state(gst::State::Playing).unwrap();
+            // The sink answers for a live stream once it has one.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let min = loop {
+                let mut q = gst::query::Latency::new();
+                if pipeline.query(&mut q) {
+                    let (live, min, _) = q.result();
+                    if live {
+                        break min;
+                    }
+                }
+                assert!(Instant::now() < deadline, "no live latency in 10 s");
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            pipeline.set_state(gst::State::Null).unwrap();
+            min.mseconds()
+        };
+        let short = latency_with(20);
+        let long = latency_with(300);
+        assert!(long >= 300, "room latency {long} ms with a 300 ms deadline");
+        assert!(
+            long >= short + 280,
+            "a 300 ms deadline gives {long} ms, a 20 ms one {short} ms"
+        );
+    }
 
     /// A camera put on air seconds after the room started sends frames
     /// stamped now, at the camera's pace, not a back-fill from time zero.

@@ -74,6 +74,55 @@ pub fn init() -> Result<(), MediaError> {
     gst::init().map_err(|e| MediaError::Init(e.to_string()))
 }
 
+/// The DTLS warm-up's end, once it has been started.
+static DTLS_WARM_UP: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>> =
+    std::sync::Mutex::new(None);
+
+/// Makes the process's DTLS certificate ahead of the first call.
+///
+/// GStreamer's DTLS elements create one RSA certificate per process, the
+/// first time any of them is created, and every later one waits for it.
+/// That is a fraction of a second on a room's CPU but tens of seconds on
+/// an emulated one, and made inside the first call's negotiation it holds
+/// the answer back for all of that time. Called once dais is ready; the
+/// certificate is made on a thread of its own. Without the DTLS plugin
+/// there is nothing to make (calls then fail with the element named).
+pub fn warm_up_dtls() {
+    let Ok(mut slot) = DTLS_WARM_UP.lock() else {
+        return;
+    };
+    if slot.is_some() {
+        return;
+    }
+    let (done, wait) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("dtls-warm-up".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            match gst::ElementFactory::make("dtlsdec").build() {
+                Ok(_) => tracing::debug!(took = ?started.elapsed(), "DTLS certificate made"),
+                Err(e) => tracing::debug!(error = %e, "no DTLS certificate made ahead"),
+            }
+            let _ = done.send(());
+        });
+    match spawned {
+        Ok(_) => *slot = Some(wait),
+        Err(e) => tracing::warn!(error = %e, "cannot start the DTLS warm-up"),
+    }
+}
+
+/// Waits up to `budget` for a DTLS warm-up still under way, so that the
+/// process does not exit while the certificate is being made (OpenSSL's
+/// exit handlers would run under the thread's feet).
+pub fn finish_warm_up(budget: std::time::Duration) {
+    let wait = DTLS_WARM_UP.lock().ok().and_then(|mut s| s.take());
+    if let Some(wait) = wait
+        && wait.recv_timeout(budget).is_err()
+    {
+        tracing::warn!(?budget, "the DTLS warm-up had not finished at exit");
+    }
+}
+
 /// The camera's state (the "preview") as the rest of dais sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(
