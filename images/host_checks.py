@@ -383,7 +383,8 @@ def call_check(run, guest_ctl, guest_base):
                    f"(first, then 10 s later): guest {first[0]} -> {g_n}, host {first[1]} -> {h_n}; remote audio levels dB "
                    f"guest {g_pv.get('remoteLevelsDb')}, host {h_pv.get('remoteLevelsDb')}; guest speaker "
                    f"{g_pv.get('speakerLevelDb')} dB, far-end delays for lateness guest {g_pv.get('remoteDelayMs')} "
-                   f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; "
+                   f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; far-end leads over the mix ms "
+                   f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
         guest_ctl("hangUp")
     except Exception as e:  # noqa: BLE001

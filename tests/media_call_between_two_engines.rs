@@ -187,6 +187,20 @@ fn far_end_sound_that_comes_too_late_is_delayed_not_lost() {
         audible >= 7,
         "B's speaker while A is late (dB): {readings:?}"
     );
+    // /status says where the track now stands: ahead of the mix, by less
+    // than its delay.
+    let lead = wait(
+        Duration::from_secs(10),
+        "A's sound ahead of B's mix",
+        || {
+            let l = b.handle.stats.remote_lead_ms.lock().unwrap().clone();
+            l.values().copied().find(|l| *l >= 0)
+        },
+    );
+    assert!(
+        lead < delay as i64,
+        "lead {lead} ms with a delay of {delay} ms"
+    );
     c.a.close();
     c.b.close();
     rt.block_on(a.handle.stop());

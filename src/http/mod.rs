@@ -103,6 +103,7 @@ async fn status(State(app): State<App>) -> Response {
             "remoteFramesDecoded": s.remote_frames_decoded.load(Ordering::Relaxed),
             "speakerLevelDb": s.speaker_level_db.lock().ok().and_then(|m| *m),
             "remoteDelayMs": s.remote_delay_ms.lock().map(|m| m.clone()).unwrap_or_default(),
+            "remoteLeadMs": s.remote_lead_ms.lock().map(|m| m.clone()).unwrap_or_default(),
             "lateTracks": s.late_tracks.load(Ordering::Relaxed),
         })
     });

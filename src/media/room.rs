@@ -87,6 +87,11 @@ pub struct RoomStats {
     /// the speaker mix or the display (ms), by track id; see
     /// [`super::catchup`].
     pub remote_delay_ms: Mutex<HashMap<String, u64>>,
+    /// How far ahead of its mixer's output each far-end track's newest
+    /// buffer arrived, its delay included (ms, negative when late), by
+    /// track id: a track far ahead is heard that much later, one behind is
+    /// dropped by the mix.
+    pub remote_lead_ms: Mutex<HashMap<String, i64>>,
     /// Times a far-end track was found late for its mixer.
     pub late_tracks: AtomicU64,
 }
@@ -963,7 +968,17 @@ impl Room {
             let Ok(mut c) = state.lock() else {
                 return gst::PadProbeReturn::Ok;
             };
-            let Some(adjust) = c.on_buffer(start, mixer) else {
+            let adjust = c.on_buffer(start, mixer);
+            if let Some(st) = stats.upgrade()
+                && let Ok(mut m) = st.remote_lead_ms.lock()
+            {
+                let lead = i64::try_from(start)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(c.delay())
+                    .saturating_sub(i64::try_from(mixer).unwrap_or(i64::MAX));
+                m.insert(track.clone(), lead / 1_000_000);
+            }
+            let Some(adjust) = adjust else {
                 return gst::PadProbeReturn::Ok;
             };
             match adjust {
@@ -998,6 +1013,9 @@ impl Room {
     /// Forgets a far-end track's delay once the track is gone.
     pub fn forget_track(&self, track: &str) {
         if let Ok(mut m) = self.stats.remote_delay_ms.lock() {
+            m.remove(track);
+        }
+        if let Ok(mut m) = self.stats.remote_lead_ms.lock() {
             m.remove(track);
         }
     }
