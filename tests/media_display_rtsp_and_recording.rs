@@ -9,7 +9,7 @@ mod media;
 use std::time::Duration;
 
 use dais::config::VideoCodec;
-use dais::media::layout::Layout;
+use dais::media::layout::{Fit, Layout};
 use dais::media::room::bin_of;
 use gst_rtsp_server::prelude::*;
 use media::*;
@@ -82,6 +82,135 @@ fn four_tiles_sit_in_their_quadrants_and_layouts_move_them() {
     rt.block_on(e.handle.layout(Layout::Grid));
     assert!(room.remove_video_source("white"));
     assert_eq!(room.placements().len(), 3);
+    rt.block_on(e.handle.stop());
+}
+
+/// SMPTE colour bars at `w`x`h` (square pixels), and the capsfilter that
+/// sets the size: the sender's resolution, changeable mid-stream.
+fn bars(w: i32, h: i32) -> (gst::Bin, gst::Element) {
+    let src = gst::ElementFactory::make("videotestsrc")
+        .property("is-live", true)
+        .property_from_str("pattern", "smpte")
+        .build()
+        .unwrap();
+    let caps = gst::ElementFactory::make("capsfilter")
+        .property("caps", sized(w, h))
+        .build()
+        .unwrap();
+    (bin_of("bars", &[src, caps.clone()]).unwrap(), caps)
+}
+
+fn sized(w: i32, h: i32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("width", w)
+        .field("height", h)
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build()
+}
+
+fn display(e: &Engine) -> Option<gst::Sample> {
+    e.handle.stats.last_display_sample.lock().ok()?.clone()
+}
+
+/// Something is drawn at (x, y): not the compositor's black background.
+fn drawn(s: &gst::Sample, x: u32, y: u32) -> bool {
+    let (r, g, b) = pixel(s, x, y);
+    r.max(g).max(b) > 40
+}
+
+/// How many rows, and how many columns, of the display area `x0..x1` by
+/// `0..H` have a picture in them.
+fn extent(s: &gst::Sample, x0: u32, x1: u32) -> (usize, usize) {
+    let rows = (0..H).filter(|y| (x0..x1).any(|x| drawn(s, x, *y))).count();
+    let cols = (x0..x1).filter(|x| (0..H).any(|y| drawn(s, *x, y))).count();
+    (rows, cols)
+}
+
+/// The first row with a picture in `x0..x1`.
+fn top(s: &gst::Sample, x0: u32, x1: u32) -> Option<u32> {
+    (0..H).find(|y| (x0..x1).any(|x| drawn(s, x, *y)))
+}
+
+/// Bars of one colour along row `y` in `x0..x1`: a change of colour starts
+/// a new bar unless it follows the last change within 3 pixels (scaling
+/// blends the edges).
+fn bars_along(s: &gst::Sample, y: u32, x0: u32, x1: u32) -> usize {
+    let mut n = 1;
+    let mut last_change: Option<u32> = None;
+    for x in x0 + 1..x1 {
+        if !near(pixel(s, x, y), pixel(s, x - 1, y), 30) {
+            if last_change.is_none_or(|c| x - c > 3) {
+                n += 1;
+            }
+            last_change = Some(x);
+        }
+    }
+    n
+}
+
+/// A picture keeps its shape in a tile of another shape: letterboxed by
+/// default, cut to fill when the fit is crop, and fitted again when the
+/// sender changes its resolution mid-stream. (The defect: a guest's 16:9
+/// picture squeezed into a tall grid tile, a face drawn thin.)
+#[test]
+fn pictures_keep_their_shape_in_tiles_of_another_shape() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let e = engine(&rt, config("red", 440.0));
+    let room = e.handle.room().unwrap();
+    assert_eq!(room.fit(), Fit::Letterbox);
+    let (bin, caps) = bars(320, 180);
+    room.add_video_source("bars", bin, false).unwrap();
+    // A grid of two on the 320x240 display: the bars in a 160x240 tile on
+    // the left, the room's own 4:3 picture (red) on the right.
+    let half = W / 2;
+    // Letterboxed: the 16:9 bars are 160x90 in the middle of their tile,
+    // all seven across; the room's 4:3 picture is 160x120.
+    let s = wait(Duration::from_secs(15), "the bars letterboxed", || {
+        display(&e).filter(|s| {
+            let (rows, cols) = extent(s, 0, half);
+            (87..=93).contains(&rows) && cols == half as usize
+        })
+    });
+    let y0 = top(&s, 0, half).unwrap();
+    assert!((72..=78).contains(&y0), "the bars start at row {y0}");
+    assert_eq!(bars_along(&s, y0 + 20, 0, half), 7);
+    let s = wait(Duration::from_secs(10), "the room letterboxed", || {
+        display(&e).filter(|s| (117..=123).contains(&extent(s, half, W).0))
+    });
+    assert!(near(pixel(&s, half + half / 2, H / 2), (255, 0, 0), 40));
+    assert!(!drawn(&s, half + half / 2, 20));
+
+    // Crop: both tiles full, the bars' middle three left (their width of
+    // 120 of 320 pixels has the tile's 2:3 shape).
+    room.set_fit(Fit::Crop);
+    // (The tile's new size and the cut reach the compositor a frame apart.)
+    let s = wait(
+        Duration::from_secs(10),
+        "the tiles filled, the bars cut",
+        || {
+            display(&e).filter(|s| {
+                extent(s, 0, half).0 >= 238
+                    && extent(s, half, W).0 >= 238
+                    && bars_along(s, 40, 0, half) == 3
+            })
+        },
+    );
+    assert!(near(pixel(&s, half + half / 2, 20), (255, 0, 0), 40));
+
+    // The sender turns to portrait (180x320) mid-stream: fitted again, at
+    // full height, 135 pixels wide.
+    room.set_fit(Fit::Letterbox);
+    caps.set_property("caps", sized(180, 320));
+    wait(
+        Duration::from_secs(15),
+        "the portrait picture fitted",
+        || {
+            display(&e).filter(|s| {
+                let (rows, cols) = extent(s, 0, half);
+                rows == H as usize && (132..=138).contains(&cols)
+            })
+        },
+    );
     rt.block_on(e.handle.stop());
 }
 

@@ -487,6 +487,10 @@ pub struct MediaSettings {
     pub gain_control: bool,
     /// The display layout at start: speaker, grid, speaker-strip or pip.
     pub layout: String,
+    /// How a picture fills a tile of another shape: "letterbox" (all of
+    /// it, with bars) or "crop" (the tile full, the edges cut). Never
+    /// stretched; shared content is always letterboxed.
+    pub tile_fit: String,
     /// Where recordings go; empty: `recordings/` in the data directory.
     pub recordings_dir: String,
     pub recording_format: RecordingFormat,
@@ -512,6 +516,7 @@ impl Default for MediaSettings {
             noise_suppression: true,
             gain_control: true,
             layout: "grid".into(),
+            tile_fit: "letterbox".into(),
             recordings_dir: String::new(),
             recording_format: RecordingFormat::Mp4,
             recording_segment_seconds: 600,
@@ -981,6 +986,12 @@ impl Settings {
                 format!("speaker, grid, speaker-strip or pip, got {:?}", m.layout),
             );
         }
+        if !["letterbox", "crop"].contains(&m.tile_fit.as_str()) {
+            bad(
+                "media.tile_fit",
+                format!("letterbox or crop, got {:?}", m.tile_fit),
+            );
+        }
         if m.speaker_latency_ms > 2000 {
             bad(
                 "media.speaker_latency_ms",
@@ -1345,10 +1356,16 @@ mod tests {
         s.camera.framerate = 500;
         s.microphone.rate = 12_345;
         s.speaker.deadline_ms = 5000;
+        s.media.tile_fit = "stretch".into();
         let keys: Vec<_> = s.validate().into_iter().map(|i| i.key).collect();
         assert_eq!(
             keys,
-            ["camera.framerate", "microphone.rate", "speaker.deadline_ms"]
+            [
+                "camera.framerate",
+                "microphone.rate",
+                "speaker.deadline_ms",
+                "media.tile_fit"
+            ]
         );
     }
 

@@ -161,6 +161,123 @@ pub fn place(layout: Layout, tiles: &[Tile], w: i32, h: i32) -> Vec<Placement> {
     }
 }
 
+/// How a picture fills a tile of another shape. Never stretched: a face
+/// keeps its proportions whatever the grid does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fit {
+    /// The whole picture, centred, with bars where the tile is wider or
+    /// taller than it.
+    #[default]
+    Letterbox,
+    /// The tile filled, the picture's middle kept and its edges cut.
+    /// Shared content is always letterboxed: a slide must not lose its
+    /// edges.
+    Crop,
+}
+
+impl Fit {
+    pub const ALL: [Fit; 2] = [Fit::Letterbox, Fit::Crop];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Letterbox => "letterbox",
+            Fit::Crop => "crop",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// A picture's size in pixels and the shape of its pixels (the
+/// pixel-aspect-ratio of its caps; 1/1 for square pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Picture {
+    pub width: i32,
+    pub height: i32,
+    pub par_n: i32,
+    pub par_d: i32,
+}
+
+/// What of a picture is shown in a tile, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fitted {
+    /// Where on the display the picture is drawn (inside the tile).
+    pub dst: Rect,
+    /// Pixels cut from each edge of the picture before it is scaled:
+    /// left, right, top, bottom.
+    pub crop: [i32; 4],
+}
+
+/// Fits `pic` into `tile` without changing its proportions. A picture of
+/// unusable size (zero, negative) fills the tile as it is.
+pub fn fit(pic: Picture, tile: Rect, how: Fit) -> Fitted {
+    let whole = Fitted {
+        dst: tile,
+        crop: [0; 4],
+    };
+    if pic.width <= 0
+        || pic.height <= 0
+        || pic.par_n <= 0
+        || pic.par_d <= 0
+        || tile.w <= 0
+        || tile.h <= 0
+    {
+        return whole;
+    }
+    // The picture's shape on a display: width * par_n : height * par_d.
+    let (pw, ph) = (
+        i64::from(pic.width) * i64::from(pic.par_n),
+        i64::from(pic.height) * i64::from(pic.par_d),
+    );
+    let (tw, th) = (i64::from(tile.w), i64::from(tile.h));
+    // pw/ph against tw/th, without division.
+    let wider = pw * th > tw * ph;
+    match how {
+        Fit::Letterbox => {
+            let (w, h) = if wider {
+                (tw, (tw * ph + pw / 2) / pw)
+            } else {
+                ((th * pw + ph / 2) / ph, th)
+            };
+            let (w, h) = (w.clamp(1, tw) as i32, h.clamp(1, th) as i32);
+            Fitted {
+                dst: Rect {
+                    x: tile.x + (tile.w - w) / 2,
+                    y: tile.y + (tile.h - h) / 2,
+                    w,
+                    h,
+                },
+                crop: [0; 4],
+            }
+        }
+        Fit::Crop => {
+            let (cw, chh) = (i64::from(pic.width), i64::from(pic.height));
+            if wider {
+                // Keep the height; the width that has the tile's shape,
+                // in the picture's own pixels.
+                let keep =
+                    ((chh * tw * i64::from(pic.par_d)) / (th * i64::from(pic.par_n))).clamp(1, cw);
+                let cut = (cw - keep) as i32;
+                Fitted {
+                    dst: tile,
+                    crop: [cut / 2, cut - cut / 2, 0, 0],
+                }
+            } else {
+                let keep =
+                    ((cw * th * i64::from(pic.par_n)) / (tw * i64::from(pic.par_d))).clamp(1, chh);
+                let cut = (chh - keep) as i32;
+                Fitted {
+                    dst: tile,
+                    crop: [0, 0, cut / 2, cut - cut / 2],
+                }
+            }
+        }
+    }
+}
+
 /// An even grid: columns = ceil(sqrt(n)), rows as needed, the last row
 /// centred.
 fn grid<'a>(tiles: &[&'a Tile], area: Rect) -> Vec<(&'a Tile, Rect)> {
@@ -302,7 +419,139 @@ mod tests {
         }
     }
 
+    const HD: Picture = Picture {
+        width: 1280,
+        height: 720,
+        par_n: 1,
+        par_d: 1,
+    };
+    const HALF: Rect = Rect {
+        x: 640,
+        y: 0,
+        w: 640,
+        h: 720,
+    };
+
+    /// The two-tile grid of the defect: a 16:9 camera in a 640x720 tile.
+    #[test]
+    fn a_wide_picture_in_a_tall_tile_is_never_squeezed() {
+        let f = fit(HD, HALF, Fit::Letterbox);
+        assert_eq!(
+            f.dst,
+            Rect {
+                x: 640,
+                y: 180,
+                w: 640,
+                h: 360
+            }
+        );
+        assert_eq!(f.crop, [0; 4]);
+        let f = fit(HD, HALF, Fit::Crop);
+        assert_eq!(f.dst, HALF);
+        // The middle 640x720 of the picture: 8:9 like the tile.
+        assert_eq!(f.crop, [320, 320, 0, 0]);
+    }
+
+    #[test]
+    fn a_tall_picture_in_a_wide_tile_keeps_its_shape() {
+        let portrait = Picture {
+            width: 720,
+            height: 1280,
+            par_n: 1,
+            par_d: 1,
+        };
+        let tile = Rect {
+            x: 0,
+            y: 0,
+            w: 1280,
+            h: 720,
+        };
+        let f = fit(portrait, tile, Fit::Letterbox);
+        assert_eq!(
+            f.dst,
+            Rect {
+                x: 437,
+                y: 0,
+                w: 405,
+                h: 720
+            }
+        );
+        assert_eq!(fit(portrait, tile, Fit::Crop).crop, [0, 0, 437, 438]);
+    }
+
+    /// Anamorphic pixels (PAL DV's 16:15 here) count: a 720x576 picture
+    /// is 768 square pixels wide.
+    #[test]
+    fn the_pixel_shape_counts() {
+        let dv = Picture {
+            width: 720,
+            height: 576,
+            par_n: 16,
+            par_d: 15,
+        };
+        let tile = Rect {
+            x: 0,
+            y: 0,
+            w: 768,
+            h: 576,
+        };
+        assert_eq!(fit(dv, tile, Fit::Letterbox).dst, tile);
+        assert_eq!(fit(dv, tile, Fit::Crop).crop, [0; 4]);
+    }
+
+    #[test]
+    fn an_unusable_size_fills_the_tile() {
+        let none = Picture {
+            width: 0,
+            height: 720,
+            par_n: 1,
+            par_d: 1,
+        };
+        assert_eq!(
+            fit(none, HALF, Fit::Crop),
+            Fitted {
+                dst: HALF,
+                crop: [0; 4]
+            }
+        );
+        assert_eq!(Fit::from_name("crop"), Some(Fit::Crop));
+        assert_eq!(Fit::from_name("stretch"), None);
+    }
+
     proptest! {
+        /// Letterboxed, the whole picture is inside the tile at its own
+        /// shape (to a pixel's rounding); cropped, the tile is full and
+        /// what is kept of the picture has the tile's shape.
+        #[test]
+        fn fitting_keeps_the_shape(
+            w in 1i32..5000, h in 1i32..5000, par_n in 1i32..40, par_d in 1i32..40,
+            tx in 0i32..2000, ty in 0i32..2000, tw in 1i32..4000, th in 1i32..4000,
+        ) {
+            let pic = Picture { width: w, height: h, par_n, par_d };
+            let tile = Rect { x: tx, y: ty, w: tw, h: th };
+            let l = fit(pic, tile, Fit::Letterbox);
+            prop_assert!(l.dst.w >= 1 && l.dst.h >= 1);
+            prop_assert!(l.dst.x >= tile.x && l.dst.y >= tile.y);
+            prop_assert!(l.dst.x + l.dst.w <= tile.x + tile.w && l.dst.y + l.dst.h <= tile.y + tile.h);
+            prop_assert!(l.dst.w == tile.w || l.dst.h == tile.h);
+            let (pw, ph) = (f64::from(w) * f64::from(par_n), f64::from(h) * f64::from(par_d));
+            // Off by at most one pixel on the side that was computed.
+            let err = (f64::from(l.dst.w) * ph - f64::from(l.dst.h) * pw).abs();
+            prop_assert!(err <= pw.max(ph), "letterbox {:?} for {:?}", l, pic);
+            let c = fit(pic, tile, Fit::Crop);
+            prop_assert_eq!(c.dst, tile);
+            prop_assert!(c.crop.iter().all(|v| *v >= 0));
+            let kw = w - c.crop[0] - c.crop[1];
+            let kh = h - c.crop[2] - c.crop[3];
+            prop_assert!(kw >= 1 && kh >= 1);
+            prop_assert!((c.crop[0] - c.crop[1]).abs() <= 1 && (c.crop[2] - c.crop[3]).abs() <= 1);
+            let (kpw, kph) = (f64::from(kw) * f64::from(par_n), f64::from(kh) * f64::from(par_d));
+            let err = (kpw * f64::from(th) - kph * f64::from(tw)).abs();
+            // One picture pixel of rounding, in the tile's units.
+            let unit = f64::from(tw.max(th)) * f64::from(par_n.max(par_d));
+            prop_assert!(err <= unit, "crop {:?} for {:?} in {:?}", c, pic, tile);
+        }
+
         #[test]
         fn placements_stay_on_screen_and_grid_tiles_never_overlap(
             n in 0usize..20, local in any::<bool>(), w in 64i32..4000, h in 64i32..3000, l in 0usize..4,

@@ -28,7 +28,7 @@ use gst::prelude::*;
 use super::MediaError;
 use super::build::{self, make};
 use super::catchup::{Adjust, Catchup, MAX_DELAY};
-use super::layout::{Layout, Tile, place};
+use super::layout::{Fit, Layout, Picture, Tile, fit, place};
 use crate::config::{
     CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings, SpeakerSettings,
 };
@@ -105,10 +105,120 @@ pub enum Input {
 
 struct Tiles {
     layout: Layout,
+    /// How pictures fill tiles of another shape (content: always
+    /// letterboxed).
+    fit: Fit,
+    /// The display's size.
+    width: i32,
+    height: i32,
     /// Standby: nothing on the display.
     blank: bool,
     /// In speaking order; the room's own picture is "self".
-    entries: Vec<(Tile, gst::Pad)>,
+    entries: Vec<TileEntry>,
+    /// The size of the pictures arriving at each crop, by the crop's
+    /// (unique) name.
+    pictures: HashMap<String, Picture>,
+}
+
+/// A picture on the display: its compositor pad, and the `videocrop` in
+/// front of it that cuts it to its tile's shape when the fit is crop.
+struct TileEntry {
+    tile: Tile,
+    pad: gst::Pad,
+    crop: gst::Element,
+}
+
+/// Names each tile's crop apart, across calls and sources.
+static CROPS: AtomicU64 = AtomicU64::new(0);
+
+/// A `videocrop` with a name of its own.
+fn new_crop(prefix: &str) -> Result<gst::Element, MediaError> {
+    make(
+        "videocrop",
+        &format!("{prefix}-crop{}", CROPS.fetch_add(1, Ordering::Relaxed)),
+    )
+}
+
+/// Keeps `tiles` told of the size of the pictures that reach `crop`, and
+/// fits them again when it changes (a browser lowers its resolution under
+/// load, a camera is swapped).
+fn watch_picture(tiles: &Arc<Mutex<Tiles>>, crop: &gst::Element) {
+    let Some(pad) = crop.static_pad("sink") else {
+        return;
+    };
+    let tiles = Arc::downgrade(tiles);
+    let name = crop.name().to_string();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data
+            && let gst::EventView::Caps(c) = ev.view()
+            && let Some(pic) = picture_of(c.caps())
+            && let Some(t) = tiles.upgrade()
+            && let Ok(mut t) = t.lock()
+            && t.pictures.get(&name) != Some(&pic)
+        {
+            t.pictures.insert(name.clone(), pic);
+            // The crop is set before the caps go on, so the first
+            // picture of the new size is already cut to fit.
+            t.apply();
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// A picture's size from its caps.
+fn picture_of(caps: &gst::CapsRef) -> Option<Picture> {
+    let s = caps.structure(0)?;
+    let par = s
+        .get::<gst::Fraction>("pixel-aspect-ratio")
+        .unwrap_or_else(|_| gst::Fraction::new(1, 1));
+    Some(Picture {
+        width: s.get::<i32>("width").ok()?,
+        height: s.get::<i32>("height").ok()?,
+        par_n: par.numer(),
+        par_d: par.denom(),
+    })
+}
+
+impl Tiles {
+    /// Puts every picture where the layout says, at its own shape: the
+    /// compositor pad's rectangle, and the crop in front of it.
+    fn apply(&self) {
+        let tiles: Vec<Tile> = self.entries.iter().map(|e| e.tile.clone()).collect();
+        let placed = if self.blank {
+            Vec::new()
+        } else {
+            place(self.layout, &tiles, self.width, self.height)
+        };
+        for e in &self.entries {
+            let Some(p) = placed.iter().find(|p| p.id == e.tile.id) else {
+                e.pad.set_property("alpha", 0.0f64);
+                continue;
+            };
+            let how = if e.tile.content {
+                Fit::Letterbox
+            } else {
+                self.fit
+            };
+            let f = match self.pictures.get(e.crop.name().as_str()) {
+                Some(pic) => fit(*pic, p.rect, how),
+                None => super::layout::Fitted {
+                    dst: p.rect,
+                    crop: [0; 4],
+                },
+            };
+            for (name, v) in ["left", "right", "top", "bottom"].into_iter().zip(f.crop) {
+                if e.crop.property::<i32>(name) != v {
+                    e.crop.set_property(name, v);
+                }
+            }
+            e.pad.set_property("xpos", f.dst.x);
+            e.pad.set_property("ypos", f.dst.y);
+            e.pad.set_property("width", f.dst.w);
+            e.pad.set_property("height", f.dst.h);
+            e.pad.set_property("zorder", p.zorder);
+            e.pad.set_property("alpha", 1.0f64);
+        }
+    }
 }
 
 /// An RGB picture handed to the panel.
@@ -128,6 +238,7 @@ pub struct VideoSource {
     pub bin: gst::Bin,
     pub tee: gst::Element,
     queue: gst::Element,
+    crop: gst::Element,
     pad: gst::Pad,
 }
 
@@ -156,7 +267,7 @@ pub struct Room {
     speaker_volume: gst::Element,
     pub(crate) display_tee: gst::Element,
     pub(crate) mix_tee: gst::Element,
-    tiles: Mutex<Tiles>,
+    tiles: Arc<Mutex<Tiles>>,
     /// Extra video sources (content, RTSP) by id: their bin and tee.
     sources: Mutex<HashMap<String, VideoSource>>,
     /// level element name → remote track id.
@@ -417,10 +528,20 @@ impl Room {
             .map_err(|_| MediaError::link("self-view"))?;
         vtee.link(&sq)
             .map_err(|_| MediaError::link("tee → self-view"))?;
+        let self_crop = new_crop("selfview")?;
+        pipeline
+            .add(&self_crop)
+            .map_err(|_| MediaError::link("self-view"))?;
+        sq.link(&self_crop)
+            .map_err(|_| MediaError::link("self-view → crop"))?;
         let self_pad = compositor
             .request_pad_simple("sink_%u")
             .ok_or_else(|| MediaError::link("compositor"))?;
-        link_pads(&sq.static_pad("src"), &self_pad, "self-view → compositor")?;
+        link_pads(
+            &self_crop.static_pad("src"),
+            &self_pad,
+            "self-view → compositor",
+        )?;
 
         // Count and keep what reaches the display.
         if let Some(pad) = sink.element.static_pad("sink") {
@@ -515,6 +636,24 @@ impl Room {
         }
 
         let layout = Layout::from_name(&config.media.layout).unwrap_or_default();
+        let tiles = Arc::new(Mutex::new(Tiles {
+            layout,
+            fit: Fit::from_name(&config.media.tile_fit).unwrap_or_default(),
+            width: d.width as i32,
+            height: d.height as i32,
+            blank: false,
+            entries: vec![TileEntry {
+                tile: Tile {
+                    id: "self".into(),
+                    local: true,
+                    content: false,
+                },
+                pad: self_pad,
+                crop: self_crop.clone(),
+            }],
+            pictures: HashMap::new(),
+        }));
+        watch_picture(&tiles, &self_crop);
         let active = (config.camera_target.clone(), config.camera.clone());
         let speaker_position = output_position(&audiomixer)?;
         let display_position = output_position(&compositor)?;
@@ -540,18 +679,7 @@ impl Room {
             speaker_volume,
             display_tee,
             mix_tee,
-            tiles: Mutex::new(Tiles {
-                layout,
-                blank: false,
-                entries: vec![(
-                    Tile {
-                        id: "self".into(),
-                        local: true,
-                        content: false,
-                    },
-                    self_pad,
-                )],
-            }),
+            tiles: tiles.clone(),
             levels: Mutex::new(HashMap::new()),
             speaker_position,
             display_position,
@@ -740,19 +868,42 @@ impl Room {
         self.relayout();
     }
 
-    /// Adds a picture to the display (a remote participant, content, RTSP).
-    pub fn add_tile(&self, tile: Tile, pad: gst::Pad) {
+    /// A `videocrop` for a picture on its way to the display: put it
+    /// last before the picture's compositor pad, and hand both to
+    /// [`Room::add_tile`]. The room follows the size of the pictures
+    /// that pass it and cuts them to their tile's shape when the fit is
+    /// crop.
+    pub fn tile_crop(&self, prefix: &str) -> Result<gst::Element, MediaError> {
+        let crop = new_crop(prefix)?;
+        watch_picture(&self.tiles, &crop);
+        Ok(crop)
+    }
+
+    /// Adds a picture to the display (a remote participant, content,
+    /// RTSP): its compositor pad and the crop in front of it
+    /// ([`Room::tile_crop`]).
+    pub fn add_tile(&self, tile: Tile, pad: gst::Pad, crop: gst::Element) {
         if let Ok(mut t) = self.tiles.lock() {
-            t.entries.retain(|(x, _)| x.id != tile.id);
-            t.entries.push((tile, pad));
+            t.entries.retain(|e| e.tile.id != tile.id);
+            // Pictures that passed before the crop was watched.
+            if let Some(pic) = crop
+                .static_pad("sink")
+                .and_then(|p| p.current_caps())
+                .and_then(|c| picture_of(&c))
+            {
+                t.pictures.entry(crop.name().to_string()).or_insert(pic);
+            }
+            t.entries.push(TileEntry { tile, pad, crop });
         }
         self.relayout();
     }
 
     pub fn remove_tile(&self, id: &str) -> Option<gst::Pad> {
         let pad = self.tiles.lock().ok().and_then(|mut t| {
-            let i = t.entries.iter().position(|(x, _)| x.id == id)?;
-            Some(t.entries.remove(i).1)
+            let i = t.entries.iter().position(|e| e.tile.id == id)?;
+            let e = t.entries.remove(i);
+            t.pictures.remove(e.crop.name().as_str());
+            Some(e.pad)
         });
         // Off screen at once: the pad may stay on the compositor.
         if let Some(p) = &pad {
@@ -766,14 +917,14 @@ impl Room {
     pub fn has_tile(&self, id: &str) -> bool {
         self.tiles
             .lock()
-            .map(|t| t.entries.iter().any(|(x, _)| x.id == id))
+            .map(|t| t.entries.iter().any(|e| e.tile.id == id))
             .unwrap_or(false)
     }
 
     /// Moves a tile to the front of the speaking order.
     pub fn speaker(&self, id: &str) {
         if let Ok(mut t) = self.tiles.lock()
-            && let Some(i) = t.entries.iter().position(|(x, _)| x.id == id)
+            && let Some(i) = t.entries.iter().position(|e| e.tile.id == id)
         {
             let e = t.entries.remove(i);
             t.entries.insert(0, e);
@@ -781,29 +932,23 @@ impl Room {
         self.relayout();
     }
 
-    /// Applies the layout to the compositor's pads.
+    /// Applies the layout to the compositor's pads and the crops.
     pub fn relayout(&self) {
-        let Ok(t) = self.tiles.lock() else { return };
-        let d = &self.config.display;
-        let tiles: Vec<Tile> = t.entries.iter().map(|(x, _)| x.clone()).collect();
-        let placed = if t.blank {
-            Vec::new()
-        } else {
-            place(t.layout, &tiles, d.width as i32, d.height as i32)
-        };
-        for (tile, pad) in &t.entries {
-            match placed.iter().find(|p| p.id == tile.id) {
-                Some(p) => {
-                    pad.set_property("xpos", p.rect.x);
-                    pad.set_property("ypos", p.rect.y);
-                    pad.set_property("width", p.rect.w);
-                    pad.set_property("height", p.rect.h);
-                    pad.set_property("zorder", p.zorder);
-                    pad.set_property("alpha", 1.0f64);
-                }
-                None => pad.set_property("alpha", 0.0f64),
-            }
+        if let Ok(t) = self.tiles.lock() {
+            t.apply();
         }
+    }
+
+    /// How pictures fill tiles of another shape.
+    pub fn fit(&self) -> Fit {
+        self.tiles.lock().map(|t| t.fit).unwrap_or_default()
+    }
+
+    pub fn set_fit(&self, fit: Fit) {
+        if let Ok(mut t) = self.tiles.lock() {
+            t.fit = fit;
+        }
+        self.relayout();
     }
 
     /// The tiles on the display, in order, with where they are.
@@ -811,9 +956,8 @@ impl Room {
         let Ok(t) = self.tiles.lock() else {
             return Vec::new();
         };
-        let d = &self.config.display;
-        let tiles: Vec<Tile> = t.entries.iter().map(|(x, _)| x.clone()).collect();
-        place(t.layout, &tiles, d.width as i32, d.height as i32)
+        let tiles: Vec<Tile> = t.entries.iter().map(|e| e.tile.clone()).collect();
+        place(t.layout, &tiles, t.width, t.height)
     }
 
     /// Adds a video source (a bin with one `src` pad) as tile `id`, behind
@@ -830,8 +974,9 @@ impl Room {
         let q = make("queue", &format!("{id}-queue"))?;
         q.set_property_from_str("leaky", "downstream");
         q.set_property("max-size-buffers", 2u32);
+        let crop = self.tile_crop(id)?;
         self.pipeline
-            .add_many([bin.upcast_ref(), &tee, &q])
+            .add_many([bin.upcast_ref(), &tee, &q, &crop])
             .map_err(|_| MediaError::link(id))?;
         link_pads(
             &bin.static_pad("src"),
@@ -839,11 +984,17 @@ impl Room {
             id,
         )?;
         tee.link(&q).map_err(|_| MediaError::link(id))?;
+        q.link(&crop).map_err(|_| MediaError::link(id))?;
         let pad = self
             .compositor_pad()
             .ok_or_else(|| MediaError::link("compositor"))?;
-        link_pads(&q.static_pad("src"), &pad, id)?;
-        for e in [q.upcast_ref::<gst::Element>(), &tee, bin.upcast_ref()] {
+        link_pads(&crop.static_pad("src"), &pad, id)?;
+        for e in [
+            &crop,
+            q.upcast_ref::<gst::Element>(),
+            &tee,
+            bin.upcast_ref(),
+        ] {
             let _ = e.sync_state_with_parent();
         }
         self.add_tile(
@@ -853,6 +1004,7 @@ impl Room {
                 content,
             },
             pad.clone(),
+            crop.clone(),
         );
         if content {
             self.speaker(id);
@@ -864,6 +1016,7 @@ impl Room {
                     bin,
                     tee: tee.clone(),
                     queue: q,
+                    crop,
                     pad,
                 },
             );
@@ -877,7 +1030,12 @@ impl Room {
             return false;
         };
         self.remove_tile(id);
-        for e in [src.bin.upcast_ref::<gst::Element>(), &src.tee, &src.queue] {
+        for e in [
+            src.bin.upcast_ref::<gst::Element>(),
+            &src.tee,
+            &src.queue,
+            &src.crop,
+        ] {
             let _ = e.set_state(gst::State::Null);
             let _ = self.pipeline.remove(e);
         }

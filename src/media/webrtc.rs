@@ -96,6 +96,8 @@ struct RecvBranch {
     source: gst::Pad,
     /// Shown as shared content.
     content: bool,
+    /// The crop in front of the compositor (video).
+    crop: Option<gst::Element>,
 }
 
 /// The content sender's input while nobody shares.
@@ -462,7 +464,9 @@ impl Session {
             };
             if !shown {
                 room.remove_tile(&r.id);
-            } else if !room.has_tile(&r.id) || r.content != content {
+            } else if (!room.has_tile(&r.id) || r.content != content)
+                && let Some(crop) = &r.crop
+            {
                 r.content = content;
                 room.add_tile(
                     Tile {
@@ -471,6 +475,7 @@ impl Session {
                         content,
                     },
                     r.room_pad.clone(),
+                    crop.clone(),
                 );
             }
         }
@@ -766,6 +771,9 @@ impl Session {
             }
         };
         let mut chain = chain;
+        // The decoder is last so far.
+        let decoder = chain.last().cloned();
+        let mut crop = None;
         let room_pad = match kind {
             TrackKind::Video => {
                 chain.push(make("videoconvert", &format!("rconv{n}"))?);
@@ -777,6 +785,11 @@ impl Session {
                         .build(),
                 );
                 chain.push(caps);
+                // Before the queue: where buffers arrive stays the
+                // queue's sink pad for the catch-up.
+                let c = inner.room.tile_crop(&format!("rcrop{n}"))?;
+                chain.push(c.clone());
+                crop = Some(c);
                 let q = make("queue", &format!("rq{n}"))?;
                 q.set_property_from_str("leaky", "downstream");
                 q.set_property("max-size-buffers", 3u32);
@@ -864,16 +877,19 @@ impl Session {
                     }
                     gst::PadProbeReturn::Ok
                 });
-                inner.room.add_tile(
-                    Tile {
-                        id: id.clone(),
-                        local: false,
-                        content: false,
-                    },
-                    room_pad.clone(),
-                );
+                if let Some(c) = &crop {
+                    inner.room.add_tile(
+                        Tile {
+                            id: id.clone(),
+                            local: false,
+                            content: false,
+                        },
+                        room_pad.clone(),
+                        c.clone(),
+                    );
+                }
                 // A new decoder needs a keyframe now, not at the next interval.
-                if let Some(dec_sink) = chain[chain.len() - 4].static_pad("sink") {
+                if let Some(dec_sink) = decoder.as_ref().and_then(|d| d.static_pad("sink")) {
                     let ev = gst_video::UpstreamForceKeyUnitEvent::builder()
                         .all_headers(true)
                         .build();
@@ -894,6 +910,7 @@ impl Session {
                 kind,
                 source: pad.clone(),
                 content: false,
+                crop,
             });
         let _ = inner.events.send(SessionEvent::RemoteTrack { id, kind });
         Ok(())
