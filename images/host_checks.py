@@ -352,8 +352,23 @@ def call_check(run, guest_ctl, guest_base):
             return g > 0 and h > 0
         wait_for(both_decode, 60 if run.args.net_restrict == "on" else 120, 2)
         first = [(status(b).get("preview") or {}).get("remoteFramesDecoded") or 0 for b in (guest_base, host_base)]
+        # How the guest's speaker and its far-end audio stand, second by
+        # second: whether the catch-up settles or keeps raising the delay.
+        timeline = []
+        def sample(t0):
+            pv = status(guest_base).get("preview") or {}
+            lvl = pv.get("speakerLevelDb")
+            lead = pv.get("remoteLeadMs") or {}
+            delay = pv.get("remoteDelayMs") or {}
+            timeline.append(f"{time.time() - t0:.0f}s spk {lvl if lvl is None else round(lvl)} lead "
+                            f"{','.join(f'{k.rsplit(chr(47), 1)[-1]}={v}' for k, v in lead.items())} delay "
+                            f"{','.join(f'{k.rsplit(chr(47), 1)[-1]}={v}' for k, v in delay.items())}")
+        t0 = time.time()
         if all(first):
-            time.sleep(10)  # media keeps flowing, not just one frame
+            # Media keeps flowing, not just one frame.
+            while time.time() - t0 < 10:
+                sample(t0)
+                time.sleep(1)
         # The guest's speaker mix plays the host's tone (its own meter, after
         # the room's volume): far-end audio that came too late for the mix
         # would be decoded and still never played.
@@ -361,6 +376,7 @@ def call_check(run, guest_ctl, guest_base):
             lvl = (status(guest_base).get("preview") or {}).get("speakerLevelDb")
             return lvl is not None and lvl > -60
         speaker_ok = wait_for(guest_speaker, 30, 1)
+        sample(t0)
         hstat = status(host_base)
         gstat = status(guest_base)
         g_pv = gstat.get("preview") or {}
@@ -384,7 +400,8 @@ def call_check(run, guest_ctl, guest_base):
                    f"guest {g_pv.get('remoteLevelsDb')}, host {h_pv.get('remoteLevelsDb')}; guest speaker "
                    f"{g_pv.get('speakerLevelDb')} dB, far-end delays for lateness guest {g_pv.get('remoteDelayMs')} "
                    f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; far-end leads over the mix ms "
-                   f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; "
+                   f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; guest speaker, leads and "
+                   f"delays each second: {'; '.join(timeline)}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
         guest_ctl("hangUp")
     except Exception as e:  # noqa: BLE001
