@@ -203,11 +203,14 @@ fi
 lvl0=$(status_json | jq -r '.preview.micLevelDb // "null"')
 # (speaker-test, not gst-launch: root's first gst-launch spends longer than
 # the check scanning the plugin registry under TCG.)
-timeout 10 speaker-test -D plughw:CARD=Loopback,DEV=1 -c 1 -r 48000 -F S16_LE -t sine -f 1000 \
+# The tone plays for as long as the check waits: on a starved guest
+# speaker-test has been seen to take 7.5 s over its first period, and a
+# tone cut at 10 s never reached dais.
+timeout 45 speaker-test -D plughw:CARD=Loopback,DEV=1 -c 1 -r 48000 -F S16_LE -t sine -f 1000 \
   >/tmp/tone.log 2>&1 &
 tone=$!
 lvl1=null
-for _ in $(seq 12); do
+for _ in $(seq 40); do
   sleep 1
   lvl1=$(status_json | jq -r '.preview.micLevelDb // "null"')
   if [ "$lvl1" != null ] && awk -v l="$lvl1" 'BEGIN{exit !(l > -30)}'; then break; fi
