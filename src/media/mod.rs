@@ -7,7 +7,9 @@
 //!   [`MediaEvent`]s, keeps devices on the air and rebuilds after failures;
 //! - [`webrtc`]: WebRTC sessions on webrtcbin with an explicit signalling
 //!   interface;
-//! - [`layout`]: display geometry (sans-IO);
+//! - [`layout`]: display geometry, how a picture fits its tile (sans-IO);
+//! - `tiles`: the display's tiles, their compositor pads and crops, the
+//!   size of their pictures, the layout applied to them;
 //! - [`catchup`]: delays a far-end track that comes too late for the
 //!   speaker mix or the display (sans-IO);
 //! - [`elements`]: the element check with Debian package hints;
@@ -31,6 +33,7 @@ pub mod layout;
 pub mod recorder;
 pub mod room;
 pub mod sources;
+mod tiles;
 pub mod webrtc;
 
 pub use build::{camera_source, display_sink, speaker_sink};

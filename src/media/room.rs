@@ -28,7 +28,8 @@ use gst::prelude::*;
 use super::MediaError;
 use super::build::{self, make};
 use super::catchup::{Adjust, Catchup, MAX_DELAY};
-use super::layout::{Fit, Layout, Picture, Tile, fit, place};
+use super::layout::{Fit, Layout, Tile};
+use super::tiles::{TileEntry, Tiles, new_crop, picture_of, watch_picture};
 use crate::config::{
     CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings, SpeakerSettings,
 };
@@ -101,124 +102,6 @@ pub struct RoomStats {
 pub enum Input {
     Device,
     Fallback,
-}
-
-struct Tiles {
-    layout: Layout,
-    /// How pictures fill tiles of another shape (content: always
-    /// letterboxed).
-    fit: Fit,
-    /// The display's size.
-    width: i32,
-    height: i32,
-    /// Standby: nothing on the display.
-    blank: bool,
-    /// In speaking order; the room's own picture is "self".
-    entries: Vec<TileEntry>,
-    /// The size of the pictures arriving at each crop, by the crop's
-    /// (unique) name.
-    pictures: HashMap<String, Picture>,
-}
-
-/// A picture on the display: its compositor pad, and the `videocrop` in
-/// front of it that cuts it to its tile's shape when the fit is crop.
-struct TileEntry {
-    tile: Tile,
-    pad: gst::Pad,
-    crop: gst::Element,
-}
-
-/// Names each tile's crop apart, across calls and sources.
-static CROPS: AtomicU64 = AtomicU64::new(0);
-
-/// A `videocrop` with a name of its own.
-fn new_crop(prefix: &str) -> Result<gst::Element, MediaError> {
-    make(
-        "videocrop",
-        &format!("{prefix}-crop{}", CROPS.fetch_add(1, Ordering::Relaxed)),
-    )
-}
-
-/// Keeps `tiles` told of the size of the pictures that reach `crop`, and
-/// fits them again when it changes (a browser lowers its resolution under
-/// load, a camera is swapped).
-fn watch_picture(tiles: &Arc<Mutex<Tiles>>, crop: &gst::Element) {
-    let Some(pad) = crop.static_pad("sink") else {
-        return;
-    };
-    let tiles = Arc::downgrade(tiles);
-    let name = crop.name().to_string();
-    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        if let Some(gst::PadProbeData::Event(ev)) = &info.data
-            && let gst::EventView::Caps(c) = ev.view()
-            && let Some(pic) = picture_of(c.caps())
-            && let Some(t) = tiles.upgrade()
-            && let Ok(mut t) = t.lock()
-            && t.pictures.get(&name) != Some(&pic)
-        {
-            t.pictures.insert(name.clone(), pic);
-            // The crop is set before the caps go on, so the first
-            // picture of the new size is already cut to fit.
-            t.apply();
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// A picture's size from its caps.
-fn picture_of(caps: &gst::CapsRef) -> Option<Picture> {
-    let s = caps.structure(0)?;
-    let par = s
-        .get::<gst::Fraction>("pixel-aspect-ratio")
-        .unwrap_or_else(|_| gst::Fraction::new(1, 1));
-    Some(Picture {
-        width: s.get::<i32>("width").ok()?,
-        height: s.get::<i32>("height").ok()?,
-        par_n: par.numer(),
-        par_d: par.denom(),
-    })
-}
-
-impl Tiles {
-    /// Puts every picture where the layout says, at its own shape: the
-    /// compositor pad's rectangle, and the crop in front of it.
-    fn apply(&self) {
-        let tiles: Vec<Tile> = self.entries.iter().map(|e| e.tile.clone()).collect();
-        let placed = if self.blank {
-            Vec::new()
-        } else {
-            place(self.layout, &tiles, self.width, self.height)
-        };
-        for e in &self.entries {
-            let Some(p) = placed.iter().find(|p| p.id == e.tile.id) else {
-                e.pad.set_property("alpha", 0.0f64);
-                continue;
-            };
-            let how = if e.tile.content {
-                Fit::Letterbox
-            } else {
-                self.fit
-            };
-            let f = match self.pictures.get(e.crop.name().as_str()) {
-                Some(pic) => fit(*pic, p.rect, how),
-                None => super::layout::Fitted {
-                    dst: p.rect,
-                    crop: [0; 4],
-                },
-            };
-            for (name, v) in ["left", "right", "top", "bottom"].into_iter().zip(f.crop) {
-                if e.crop.property::<i32>(name) != v {
-                    e.crop.set_property(name, v);
-                }
-            }
-            e.pad.set_property("xpos", f.dst.x);
-            e.pad.set_property("ypos", f.dst.y);
-            e.pad.set_property("width", f.dst.w);
-            e.pad.set_property("height", f.dst.h);
-            e.pad.set_property("zorder", p.zorder);
-            e.pad.set_property("alpha", 1.0f64);
-        }
-    }
 }
 
 /// An RGB picture handed to the panel.
@@ -953,11 +836,10 @@ impl Room {
 
     /// The tiles on the display, in order, with where they are.
     pub fn placements(&self) -> Vec<super::layout::Placement> {
-        let Ok(t) = self.tiles.lock() else {
-            return Vec::new();
-        };
-        let tiles: Vec<Tile> = t.entries.iter().map(|e| e.tile.clone()).collect();
-        place(t.layout, &tiles, t.width, t.height)
+        self.tiles
+            .lock()
+            .map(|t| t.placements())
+            .unwrap_or_default()
     }
 
     /// Adds a video source (a bin with one `src` pad) as tile `id`, behind
@@ -1134,7 +1016,13 @@ impl Room {
                     .unwrap_or(i64::MAX)
                     .saturating_add(c.delay())
                     .saturating_sub(i64::try_from(mixer).unwrap_or(i64::MAX));
-                m.insert(track.clone(), lead / 1_000_000);
+                // Every buffer: the track's entry is updated in place.
+                match m.get_mut(&track) {
+                    Some(v) => *v = lead / 1_000_000,
+                    None => {
+                        m.insert(track.clone(), lead / 1_000_000);
+                    }
+                }
             }
             let Some(adjust) = adjust else {
                 return gst::PadProbeReturn::Ok;
