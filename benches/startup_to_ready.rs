@@ -98,22 +98,10 @@ fn one_run(profile: &Path) -> (Duration, Duration) {
 fn cpu_seconds(pid: u32) -> f64 {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    // Fields after the command name, which is in parentheses and may hold
-    // spaces: utime and stime are the 12th and 13th of them.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .unwrap_or_else(|| panic!("{path}: no command name in {stat:?}"));
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize, name: &str| -> f64 {
-        f.get(i)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{path}: field {name} missing or not a number in {stat:?}"))
-    };
-    let ticks = field(11, "utime") + field(12, "stime");
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks / hz
+    let ticks = dais::process::parse_stat(&path, &stat)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .ticks;
+    ticks as f64 / dais::process::ticks_per_second() as f64
 }
 
 /// An idle dais on the virtual profile (no conference, no call, its room

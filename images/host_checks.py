@@ -355,12 +355,16 @@ def call_check(run, guest_ctl, guest_base):
         # How the guest's speaker and its far-end audio stand, second by
         # second: whether the catch-up settles or keeps raising the delay.
         timeline = []
+        threads = {}
         def sample(t0):
-            pv = status(guest_base).get("preview") or {}
+            st = status(guest_base)
+            pv = st.get("preview") or {}
+            proc = st.get("process") or {}
+            threads["last"] = proc
             lvl = pv.get("speakerLevelDb")
             lead = pv.get("remoteLeadMs") or {}
             delay = pv.get("remoteDelayMs") or {}
-            timeline.append(f"{time.time() - t0:.0f}s spk {lvl if lvl is None else round(lvl)} lead "
+            timeline.append(f"{time.time() - t0:.0f}s cpu {proc.get('cores', 0):.2f} spk {lvl if lvl is None else round(lvl)} lead "
                             f"{','.join(f'{k.rsplit(chr(47), 1)[-1]}={v}' for k, v in lead.items())} delay "
                             f"{','.join(f'{k.rsplit(chr(47), 1)[-1]}={v}' for k, v in delay.items())}")
         t0 = time.time()
@@ -401,11 +405,18 @@ def call_check(run, guest_ctl, guest_base):
                    f"{g_pv.get('speakerLevelDb')} dB, far-end delays for lateness guest {g_pv.get('remoteDelayMs')} "
                    f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; far-end leads over the mix ms "
                    f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; guest speaker, leads and "
-                   f"delays each second: {'; '.join(timeline)}; "
+                   f"delays each second: {'; '.join(timeline)}; {busiest(threads.get('last'))}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
         guest_ctl("hangUp")
     except Exception as e:  # noqa: BLE001
         run.report("host", False, "call", f"{type(e).__name__}: {e}")
+
+
+def busiest(proc):
+    """The guest's busiest threads in its last /status: name, nice, cores."""
+    proc = proc or {}
+    rows = ", ".join(f"{t.get('name')} {t.get('nice')} {t.get('cores', 0):.2f}" for t in proc.get("threads") or [])
+    return f"guest's busiest threads over the last {proc.get('overMs')} ms (name nice cores): {rows}"
 
 
 def tone_in(pcm, rate, channels):

@@ -22,6 +22,7 @@ pub mod http;
 pub mod input;
 pub mod media;
 pub mod panel;
+pub mod process;
 pub mod server;
 pub mod sfu;
 pub mod store;

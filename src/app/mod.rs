@@ -71,6 +71,8 @@ pub struct Shared {
     pub server: crate::server::Server,
     /// Its live conferences' media.
     pub sfu: crate::sfu::Sfu,
+    /// The process's CPU by thread, between two readings of `/status`.
+    pub cpu: std::sync::Mutex<crate::process::CpuWatch>,
 }
 
 /// This start of dais as the store recorded it.

@@ -206,6 +206,7 @@ async fn supervise(
             panel_stats: Default::default(),
             server: server.clone(),
             sfu: sfu.clone(),
+            cpu: Default::default(),
         },
     );
     app.post(AppEvent::Service(Service::Store, ServiceState::Up))

@@ -105,6 +105,7 @@ async fn status(State(app): State<App>) -> Response {
             "remoteDelayMs": s.remote_delay_ms.lock().map(|m| m.clone()).unwrap_or_default(),
             "remoteLeadMs": s.remote_lead_ms.lock().map(|m| m.clone()).unwrap_or_default(),
             "lateTracks": s.late_tracks.load(Ordering::Relaxed),
+            "remoteRepair": s.repair_counts(),
         })
     });
     let panel = sh.panel_stats.get().map(|p| {
@@ -119,6 +120,22 @@ async fn status(State(app): State<App>) -> Response {
         })
     });
     let report = sh.store.report();
+    // Where the CPU went since the last /status, busiest threads first.
+    let process = match crate::process::read_threads() {
+        Ok(threads) => sh
+            .cpu
+            .lock()
+            .map(|mut w| {
+                json!(w.update(
+                    sh.started.elapsed(),
+                    crate::process::ticks_per_second(),
+                    &threads,
+                    12,
+                ))
+            })
+            .unwrap_or_default(),
+        Err(e) => json!({ "error": e.to_string() }),
+    };
     axum::Json(json!({
         "state": st,
         "uptimeSeconds": sh.started.elapsed().as_secs(),
@@ -132,6 +149,7 @@ async fn status(State(app): State<App>) -> Response {
         "preview": preview,
         "panel": panel,
         "conferenceMedia": sh.sfu.stats(),
+        "process": process,
     }))
     .into_response()
 }
@@ -171,6 +189,51 @@ async fn metrics(State(app): State<App>) -> Response {
             "counter",
             s.camera_restarts.load(Ordering::Relaxed),
         );
+        let r = s.repair_totals();
+        for (name, help, value) in [
+            (
+                "dais_remote_video_packets_received_total",
+                "RTP packets of far-end video the room's jitter buffers passed on.",
+                r.packets_received,
+            ),
+            (
+                "dais_remote_video_packets_lost_total",
+                "Far-end video packets lost for good (not even retransmitted in time).",
+                r.packets_lost,
+            ),
+            (
+                "dais_remote_video_packets_late_total",
+                "Far-end video packets that arrived after their time.",
+                r.packets_late,
+            ),
+            (
+                "dais_remote_video_nacks_total",
+                "Retransmissions of far-end video the room asked for (NACK).",
+                r.nacks_sent,
+            ),
+            (
+                "dais_remote_video_nacks_answered_total",
+                "Asked-for retransmissions that arrived in time.",
+                r.nacks_answered,
+            ),
+            (
+                "dais_remote_video_keyframe_requests_total",
+                "Keyframes the room asked of far ends after a loss (PLI).",
+                r.keyframe_requests,
+            ),
+            (
+                "dais_remote_video_freezes_total",
+                "Far-end pictures that froze for more than 600 ms.",
+                r.freezes,
+            ),
+            (
+                "dais_remote_video_frozen_milliseconds_total",
+                "Time far-end pictures were frozen.",
+                r.frozen_ms,
+            ),
+        ] {
+            gauge(name, help, "counter", value);
+        }
     }
     let sfu = sh.sfu.stats();
     gauge(

@@ -12,7 +12,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use gst::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -362,15 +361,7 @@ fn start(
     room.set_blank(d.blank);
     if let Err(e) = room.pipeline.set_state(gst::State::Playing) {
         let _ = room.pipeline.set_state(gst::State::Null);
-        let reason = room
-            .pipeline
-            .bus()
-            .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-            .and_then(|m| match m.view() {
-                gst::MessageView::Error(err) => Some(err.error().to_string()),
-                _ => None,
-            })
-            .unwrap_or_else(|| e.to_string());
+        let reason = room.pending_error().unwrap_or_else(|| e.to_string());
         return Err(MediaError::State {
             pipeline: "room".into(),
             state: "PLAYING".into(),
@@ -394,16 +385,15 @@ where
     F: Fn(MediaEvent) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(bus) = room.pipeline.bus() else {
-        return Outcome::Failed("the pipeline has no bus".into());
+    let Some(mut messages) = room.take_messages() else {
+        return Outcome::Failed("the room pipeline's messages are already taken".into());
     };
-    let mut messages = bus.stream();
     let mut camera = Retry::new();
     let mut mic = Retry::new();
     let mut camera_live = false;
     loop {
         tokio::select! {
-            msg = messages.next() => {
+            msg = messages.recv() => {
                 let Some(msg) = msg else { return Outcome::Failed("bus closed".into()) };
                 match msg.view() {
                     gst::MessageView::StateChanged(sc)

@@ -12,6 +12,10 @@
 //!   size of their pictures, the layout applied to them;
 //! - [`catchup`]: delays a far-end track that comes too late for the
 //!   speaker mix or the display (sans-IO);
+//! - [`repair`]: a far-end video track after packet loss: NACK, keyframe
+//!   requests, damaged frames dropped, and the figures per track;
+//! - [`threads`]: sound before pictures: the threads that only move
+//!   pictures run at a lower priority;
 //! - [`elements`]: the element check with Debian package hints;
 //! - `build`: element builders for cameras, displays and speakers.
 //!
@@ -20,6 +24,12 @@
 //!   ([`elements::missing`]); a missing plugin stops start-up with the
 //!   element and its Debian package named;
 //! - the room pipeline runs on the system clock, never a sound card's;
+//! - a thread that moves pictures only (camera, encoders, decoders,
+//!   compositor, display) never runs at the priority of the sound path:
+//!   on a machine short of CPU the room shows pictures late, never plays
+//!   silence;
+//! - a far-end picture damaged by loss is never shown: the last good one
+//!   holds until a keyframe, which is asked for at once;
 //! - pipelines reach `Null` on every path out (stop, error, rebuild, drop);
 //! - a pipeline error never ends the process: devices fall back to slate or
 //!   silence and are retried, the pipeline is rebuilt with back-off, and
@@ -31,8 +41,10 @@ pub mod elements;
 pub mod engine;
 pub mod layout;
 pub mod recorder;
+pub mod repair;
 pub mod room;
 pub mod sources;
+pub mod threads;
 mod tiles;
 pub mod webrtc;
 

@@ -67,6 +67,7 @@ impl Recorder {
 
         // Video: the composite as H.264.
         let vq = make("queue", "vq")?;
+        room.threads.picture(&vq);
         vq.set_property("max-size-time", 2_000_000_000u64);
         vq.set_property("max-size-buffers", 0u32);
         vq.set_property("max-size-bytes", 0u32);

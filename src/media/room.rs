@@ -24,11 +24,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
+use tokio::sync::mpsc;
 
 use super::MediaError;
 use super::build::{self, make};
 use super::catchup::{Adjust, Catchup, MAX_DELAY};
 use super::layout::{Fit, Layout, Tile};
+use super::repair::{RepairCounts, TrackRepair};
+use super::threads::ThreadRoles;
 use super::tiles::{TileEntry, Tiles, new_crop, picture_of, watch_picture};
 use crate::config::{
     CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings, SpeakerSettings,
@@ -95,6 +98,36 @@ pub struct RoomStats {
     pub remote_lead_ms: Mutex<HashMap<String, i64>>,
     /// Times a far-end track was found late for its mixer.
     pub late_tracks: AtomicU64,
+    /// Each far-end video track's losses and repairs, by track id
+    /// ([`super::repair`]).
+    pub remote_repair: Mutex<HashMap<String, Arc<TrackRepair>>>,
+    /// The same figures of tracks that have gone, added up (so that the
+    /// totals in `/metrics` never go down).
+    pub repair_gone: Mutex<RepairCounts>,
+}
+
+impl RoomStats {
+    /// Every far-end video track's losses and repairs, by track id.
+    pub fn repair_counts(&self) -> HashMap<String, RepairCounts> {
+        self.remote_repair
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.counts())).collect())
+            .unwrap_or_default()
+    }
+
+    /// All far-end video tracks' losses and repairs since the start,
+    /// gone tracks included.
+    pub fn repair_totals(&self) -> RepairCounts {
+        let mut t = self
+            .repair_gone
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        for c in self.repair_counts().values() {
+            t.add(c);
+        }
+        t
+    }
 }
 
 /// Which input a selector is on.
@@ -159,6 +192,10 @@ pub struct Room {
     /// produced up to (ns; 0 before the first output).
     speaker_position: Arc<AtomicU64>,
     display_position: Arc<AtomicU64>,
+    /// Which streaming threads move pictures only ([`super::threads`]).
+    pub(crate) threads: Arc<ThreadRoles>,
+    /// The pipeline's bus messages, for the engine's watch (taken once).
+    messages: Mutex<Option<mpsc::UnboundedReceiver<gst::Message>>>,
     _keep_alive: Option<std::fs::File>,
 }
 
@@ -282,6 +319,20 @@ impl Room {
         // Every card slaves to the system clock instead (alsasrc/alsasink
         // skew slaving), and network media is timed by real time.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        // Every message passes here in the thread that posts it: a new
+        // streaming thread takes its priority before it does any work
+        // (sound before pictures), then the message goes on to the
+        // engine's watch.
+        let threads = Arc::new(ThreadRoles::default());
+        let (messages_tx, messages) = mpsc::unbounded_channel();
+        if let Some(bus) = pipeline.bus() {
+            let roles = threads.clone();
+            bus.set_sync_handler(move |_, msg| {
+                roles.on_message(msg);
+                let _ = messages_tx.send(msg.clone());
+                gst::BusSyncReply::Drop
+            });
+        }
         let cam = &config.camera;
 
         // Video in: camera or slate.
@@ -293,7 +344,9 @@ impl Room {
                 element: "input-selector".into(),
             })?;
         let camera = build::camera_source(&config.camera_target, cam, "camera")?;
+        threads.picture(&camera);
         let slate = slate(cam)?;
+        threads.picture(&slate);
         let vtee = make("tee", "video-tee")?;
         vtee.set_property("allow-not-linked", true);
         pipeline
@@ -374,6 +427,7 @@ impl Room {
         // Display: compositor → tee → display sink.
         let d = &config.display;
         let compositor = make("compositor", "compositor")?;
+        threads.picture(&compositor);
         compositor.set_property_from_str("background", "black");
         let ccaps = make("capsfilter", "compositor-caps")?;
         ccaps.set_property(
@@ -388,6 +442,7 @@ impl Room {
         let display_tee = make("tee", "display-tee")?;
         display_tee.set_property("allow-not-linked", true);
         let dq = make("queue", "display-queue")?;
+        threads.picture(&dq);
         let dconv = make("videoconvert", "display-convert")?;
         let sink = build::display_sink(&config.display_target, d, "display")?;
         add_link(
@@ -404,6 +459,7 @@ impl Room {
         )?;
         // Self-view into the compositor.
         let sq = make("queue", "selfview-queue")?;
+        threads.picture(&sq);
         sq.set_property_from_str("leaky", "downstream");
         sq.set_property("max-size-buffers", 2u32);
         pipeline
@@ -506,7 +562,7 @@ impl Room {
             ("panel-display", &display_tee, &config.panel_display_frames),
         ] {
             if let Some(cb) = cb {
-                build_panel_tap(
+                let q = build_panel_tap(
                     &pipeline,
                     tee,
                     prefix,
@@ -515,6 +571,7 @@ impl Room {
                     config.panel_fps,
                     &stats,
                 )?;
+                threads.picture(&q);
             }
         }
 
@@ -567,6 +624,8 @@ impl Room {
             speaker_position,
             display_position,
             sources: Mutex::new(HashMap::new()),
+            threads,
+            messages: Mutex::new(Some(messages)),
             _keep_alive: sink.keep_alive,
         });
         room.relayout();
@@ -628,6 +687,7 @@ impl Room {
         if slot.is_none() {
             let bin =
                 build::camera_source(&self.config.camera_target, &self.config.camera, "camera")?;
+            self.threads.picture(&bin);
             self.pipeline
                 .add(&bin)
                 .map_err(|_| MediaError::link("camera"))?;
@@ -856,6 +916,8 @@ impl Room {
         let q = make("queue", &format!("{id}-queue"))?;
         q.set_property_from_str("leaky", "downstream");
         q.set_property("max-size-buffers", 2u32);
+        self.threads.picture(&bin);
+        self.threads.picture(&q);
         let crop = self.tile_crop(id)?;
         self.pipeline
             .add_many([bin.upcast_ref(), &tee, &q, &crop])
@@ -1056,6 +1118,24 @@ impl Room {
         });
     }
 
+    /// The pipeline's bus messages, in the order they were posted. The
+    /// engine's watch takes them once; `None` after that.
+    pub fn take_messages(&self) -> Option<mpsc::UnboundedReceiver<gst::Message>> {
+        self.messages.lock().ok().and_then(|mut m| m.take())
+    }
+
+    /// The first error the pipeline has posted and nobody has read yet.
+    pub fn pending_error(&self) -> Option<String> {
+        let mut slot = self.messages.lock().ok()?;
+        let rx = slot.as_mut()?;
+        while let Ok(msg) = rx.try_recv() {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Some(err.error().to_string());
+            }
+        }
+        None
+    }
+
     /// Forgets a far-end track's delay once the track is gone.
     pub fn forget_track(&self, track: &str) {
         if let Ok(mut m) = self.stats.remote_delay_ms.lock() {
@@ -1063,6 +1143,15 @@ impl Room {
         }
         if let Ok(mut m) = self.stats.remote_lead_ms.lock() {
             m.remove(track);
+        }
+        let gone = self
+            .stats
+            .remote_repair
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(track));
+        if let (Some(r), Ok(mut g)) = (gone, self.stats.repair_gone.lock()) {
+            g.add(&r.counts());
         }
     }
 }
@@ -1138,7 +1227,8 @@ pub(crate) fn link_pads(
 }
 
 /// A small, slow copy of `tee`'s video for the panel (elements named
-/// `<prefix>-...`, the appsink `<prefix>`).
+/// `<prefix>-...`, the appsink `<prefix>`). Returns the queue whose thread
+/// runs it.
 fn build_panel_tap(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
@@ -1147,7 +1237,7 @@ fn build_panel_tap(
     (w, h): (u32, u32),
     fps: u32,
     stats: &Arc<RoomStats>,
-) -> Result<(), MediaError> {
+) -> Result<gst::Element, MediaError> {
     let q = make("queue", &format!("{prefix}-queue"))?;
     q.set_property_from_str("leaky", "downstream");
     q.set_property("max-size-buffers", 2u32);
@@ -1191,7 +1281,7 @@ fn build_panel_tap(
             })
             .build(),
     );
-    Ok(())
+    Ok(q)
 }
 
 /// Copies an RGB sample into a packed frame (GStreamer pads rows to 4 bytes).

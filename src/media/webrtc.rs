@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::MediaError;
 use super::build::make;
 use super::layout::Tile;
+use super::repair::TrackRepair;
 use super::room::{Room, audio_caps, link_pads};
 use crate::config::VideoCodec;
 
@@ -269,6 +270,21 @@ impl Session {
                     let _ = inner.events.send(ev);
                 }
             });
+        // NACK on every video transceiver, the receive-only ones webrtcbin
+        // makes for a far end's offer included (it makes them while it
+        // writes the answer, which carries NACK only where it is set).
+        self.inner
+            .webrtc
+            .connect("on-new-transceiver", false, move |args| {
+                if let Some(t) = args
+                    .get(1)
+                    .and_then(|v| v.get::<gst_webrtc::WebRTCRTPTransceiver>().ok())
+                    && t.property::<gst_webrtc::WebRTCKind>("kind") == gst_webrtc::WebRTCKind::Video
+                {
+                    t.set_property("do-nack", true);
+                }
+                None
+            });
         let w = self.weak();
         self.inner.webrtc.connect_pad_added(move |_, pad| {
             if pad.direction() != gst::PadDirection::Src {
@@ -490,6 +506,9 @@ impl Session {
         let q = make("queue", &format!("vq{n}"))?;
         q.set_property_from_str("leaky", "downstream");
         q.set_property("max-size-buffers", 2u32);
+        // Encoding runs in this queue's thread (and libvpx's threads it
+        // starts): pictures, after sound.
+        self.inner.room.threads.picture(&q);
         let conv = make("videoconvert", &format!("vconv{n}"))?;
         let scale = make("videoscale", &format!("vscale{n}"))?;
         let rate = make("videorate", &format!("vrate{n}"))?;
@@ -651,8 +670,15 @@ impl Session {
             .ok_or_else(|| MediaError::link("webrtcbin sink"))?;
         link_pads(&last.static_pad("src"), &wpad, "sender → webrtcbin")?;
         if let Some(t) = wpad.property::<Option<gst::glib::Object>>("transceiver") {
-            // NACK on every transceiver: lost packets are asked for again.
-            t.set_property("do-nack", true);
+            // NACK on video: a lost packet is asked for again. Sound is
+            // not held back for retransmissions: a lost packet of it is
+            // concealed by the decoder.
+            let video = last
+                .find_property("caps")
+                .map(|_| last.property::<gst::Caps>("caps"))
+                .and_then(|c| c.structure(0).and_then(|s| s.get::<String>("media").ok()))
+                .is_some_and(|m| m == "video");
+            t.set_property("do-nack", video);
             // Codec and SSRC are fixed up front, so a description made
             // before the encoder's first buffer still matches this
             // transceiver (otherwise webrtcbin answers with a receive-only
@@ -735,16 +761,16 @@ impl Session {
         let (chain, kind): (Vec<gst::Element>, TrackKind) = match (media, encoding.as_str()) {
             ("video", "VP8") => (
                 vec![
-                    make("rtpvp8depay", &format!("rdepay{n}"))?,
-                    make("vp8dec", &format!("rdec{n}"))?,
+                    repairing_depayloader("rtpvp8depay", n)?,
+                    clean_decoder("vp8dec", n)?,
                 ],
                 TrackKind::Video,
             ),
             ("video", "H264") => (
                 vec![
-                    make("rtph264depay", &format!("rdepay{n}"))?,
+                    repairing_depayloader("rtph264depay", n)?,
                     make("h264parse", &format!("rparse{n}"))?,
-                    make("avdec_h264", &format!("rdec{n}"))?,
+                    clean_decoder("avdec_h264", n)?,
                 ],
                 TrackKind::Video,
             ),
@@ -773,6 +799,13 @@ impl Session {
         let mut chain = chain;
         // The decoder is last so far.
         let decoder = chain.last().cloned();
+        if kind == TrackKind::Video {
+            // Decoding gets a thread of its own, after sound: without this
+            // queue it ran in the jitter buffer's thread at full priority.
+            let q = make("queue", &format!("rdq{n}"))?;
+            inner.room.threads.picture(&q);
+            chain.insert(0, q);
+        }
         let mut crop = None;
         let room_pad = match kind {
             TrackKind::Video => {
@@ -793,6 +826,7 @@ impl Session {
                 let q = make("queue", &format!("rq{n}"))?;
                 q.set_property_from_str("leaky", "downstream");
                 q.set_property("max-size-buffers", 3u32);
+                inner.room.threads.picture(&q);
                 chain.push(q);
                 inner.room.compositor_pad()
             }
@@ -852,11 +886,24 @@ impl Session {
         for e in &chain {
             let _ = e.sync_state_with_parent();
         }
-        let depay_sink = chain[0]
+        // The branch's first pad (a video track's decode queue, else the
+        // depayloader) answers caps queries with the depayloader's
+        // template. webrtcbin asks its receive pads what they accept
+        // whenever it builds an offer or answer, and rejects the m-line
+        // when the answer is empty. Left alone, that query travels through
+        // the decoder into the compositor or mixer, whose answer depends
+        // on whatever else is linked there at that moment. Nothing after
+        // the depayloader limits what it can play (it decodes and
+        // converts), so its template is the true answer.
+        let first_sink = chain[0]
             .static_pad("sink")
             .ok_or_else(|| MediaError::link("receiver"))?;
-        shield_caps_queries(&depay_sink);
-        link_pads(&Some(pad.clone()), &depay_sink, "webrtcbin → depayloader")?;
+        let depay_caps = chain[usize::from(kind == TrackKind::Video)]
+            .static_pad("sink")
+            .map(|p| p.pad_template_caps())
+            .ok_or_else(|| MediaError::link("receiver"))?;
+        answer_caps_queries(&first_sink, move |_| depay_caps.clone());
+        link_pads(&Some(pad.clone()), &first_sink, "webrtcbin → depayloader")?;
 
         let stats = Arc::downgrade(&inner.room.stats);
         match kind {
@@ -877,6 +924,13 @@ impl Session {
                     }
                     gst::PadProbeReturn::Ok
                 });
+                let repair = Arc::new(TrackRepair::default());
+                if let Some(depay_sink) = chain.get(1).and_then(|d| d.static_pad("sink")) {
+                    repair.watch(&depay_sink, &room_pad, pad);
+                }
+                if let Ok(mut m) = inner.room.stats.remote_repair.lock() {
+                    m.insert(id.clone(), repair);
+                }
                 if let Some(c) = &crop {
                     inner.room.add_tile(
                         Tile {
@@ -986,16 +1040,22 @@ impl Session {
     }
 }
 
-/// Answers caps queries on a depayloader's sink from its template.
-///
-/// webrtcbin asks its receive pads what they accept whenever it builds an
-/// offer or answer, and rejects the m-line when the answer is empty. Left
-/// alone, that query travels through the decoder into the compositor or
-/// mixer, whose answer depends on whatever else is linked there at that
-/// moment. Nothing after the depayloader limits what it can play (it
-/// decodes and converts), so the template is the true answer.
-fn shield_caps_queries(pad: &gst::Pad) {
-    answer_caps_queries(pad, |pad| pad.pad_template_caps());
+/// A video depayloader that, after a packet lost for good, passes nothing
+/// until the next keyframe and asks the sender for one at once
+/// ([`super::repair`]).
+fn repairing_depayloader(factory: &str, n: u32) -> Result<gst::Element, MediaError> {
+    let d = make(factory, &format!("rdepay{n}"))?;
+    d.set_property("wait-for-keyframe", true);
+    d.set_property("request-keyframe", true);
+    Ok(d)
+}
+
+/// A video decoder that drops a frame it finds corrupted instead of
+/// showing it.
+fn clean_decoder(factory: &str, n: u32) -> Result<gst::Element, MediaError> {
+    let d = make(factory, &format!("rdec{n}"))?;
+    d.set_property("discard-corrupted-frames", true);
+    Ok(d)
 }
 
 /// Answers caps queries on the sink of a branch that converts what it gets
