@@ -404,7 +404,8 @@ def call_check(run, guest_ctl, guest_base):
                    f"guest {g_pv.get('remoteLevelsDb')}, host {h_pv.get('remoteLevelsDb')}; guest speaker "
                    f"{g_pv.get('speakerLevelDb')} dB, far-end delays for lateness guest {g_pv.get('remoteDelayMs')} "
                    f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; far-end leads over the mix ms "
-                   f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; guest speaker, leads and "
+                   f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; far-end video losses and "
+                   f"repairs guest {g_pv.get('remoteRepair')}, host {h_pv.get('remoteRepair')}; guest speaker, leads and "
                    f"delays each second: {'; '.join(timeline)}; {busiest(threads.get('last'))}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
         guest_ctl("hangUp")

@@ -1159,8 +1159,10 @@ impl Settings {
     }
 }
 
-/// videotestsrc patterns a profile may name.
+/// videotestsrc patterns a profile may name, and dais's own test card
+/// (`testcard`: a frame counter, a moving block and colour patches).
 pub const TEST_PATTERNS: &[&str] = &[
+    "testcard",
     "smpte",
     "snow",
     "black",

@@ -37,6 +37,26 @@ pub fn camera_source(
     let caps = raw_caps(settings.width, settings.height, settings.framerate);
     let mut chain: Vec<gst::Element> = Vec::new();
     match target {
+        CameraTarget::Test { pattern } if pattern == TESTCARD => {
+            let src = make("videotestsrc", "src")?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("pattern", "black");
+            let card = make("capsfilter", "testcard-caps")?;
+            card.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "RGBA")
+                    .field("width", settings.width as i32)
+                    .field("height", settings.height as i32)
+                    .field(
+                        "framerate",
+                        gst::Fraction::new(settings.framerate as i32, 1),
+                    )
+                    .build(),
+            );
+            draw_testcard(&card);
+            chain.extend([src, card]);
+        }
         CameraTarget::Test { pattern } => {
             let src = make("videotestsrc", "src")?;
             src.set_property("is-live", true);
@@ -95,6 +115,40 @@ pub fn camera_source(
     ghost.set_active(true).ok();
     bin.add_pad(&ghost).map_err(|_| MediaError::link(name))?;
     Ok(bin)
+}
+
+/// The test pattern that is dais's own test card ([`super::testcard`]).
+pub const TESTCARD: &str = "testcard";
+
+/// Paints each frame leaving `card` (a capsfilter to RGBA after a live
+/// videotestsrc) with the test card of its frame number (the buffer's
+/// offset).
+fn draw_testcard(card: &gst::Element) {
+    let Some(pad) = card.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, |pad, info| {
+        let Some(info_v) = pad
+            .current_caps()
+            .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+        else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if let Some(buf) = info.buffer_mut() {
+            let n = buf.offset() as u32;
+            let buf = buf.make_mut();
+            if let Ok(mut map) = buf.map_writable() {
+                super::testcard::draw_into(
+                    n,
+                    info_v.width(),
+                    info_v.height(),
+                    info_v.stride()[0] as u32,
+                    map.as_mut_slice(),
+                );
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Whether a V4L2 source offers raw frames at the wanted size and rate;

@@ -14,6 +14,8 @@
 //!   speaker mix or the display (sans-IO);
 //! - [`repair`]: a far-end video track after packet loss: NACK, keyframe
 //!   requests, damaged frames dropped, and the figures per track;
+//! - [`testcard`]: the test card, a known picture that says which frame it
+//!   is (sans-IO: draw, read, compare);
 //! - [`threads`]: sound before pictures: the threads that only move
 //!   pictures run at a lower priority;
 //! - [`elements`]: the element check with Debian package hints;
@@ -44,6 +46,7 @@ pub mod recorder;
 pub mod repair;
 pub mod room;
 pub mod sources;
+pub mod testcard;
 pub mod threads;
 mod tiles;
 pub mod webrtc;

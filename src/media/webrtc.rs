@@ -926,7 +926,7 @@ impl Session {
                 });
                 let repair = Arc::new(TrackRepair::default());
                 if let Some(depay_sink) = chain.get(1).and_then(|d| d.static_pad("sink")) {
-                    repair.watch(&depay_sink, &room_pad, pad);
+                    repair.attach(&depay_sink, &room_pad, pad);
                 }
                 if let Ok(mut m) = inner.room.stats.remote_repair.lock() {
                     m.insert(id.clone(), repair);
