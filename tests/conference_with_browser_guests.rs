@@ -144,6 +144,50 @@ fn a_guest_from_the_web_link_and_the_room_see_and_hear_each_other() {
     let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
     let people = body["participants"].as_array().unwrap();
     assert_eq!(people.len(), 2, "{body}");
+
+    // The server's own view of each participant's tracks: both send video
+    // and sound, and /metrics carries the server's loss and keyframe
+    // totals; the room's view of the guest's video has its repair figures.
+    let st = d.status();
+    let tracks = st["conferenceTracks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for kind in ["audio", "video"] {
+        let senders = tracks
+            .iter()
+            .filter(|t| t["track"] == kind && t["packetsReceived"].as_u64().unwrap_or(0) > 0)
+            .count();
+        assert_eq!(senders, 2, "{kind} from the room and the guest: {tracks:?}");
+    }
+    assert!(
+        tracks
+            .iter()
+            .all(|t| t["packetsLost"].is_u64() && t["keyframeRequests"].is_u64()),
+        "{tracks:?}"
+    );
+    let repair = st["preview"]["remoteRepair"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        repair
+            .values()
+            .any(|r| r["packetsReceived"].as_u64().unwrap_or(0) > 0),
+        "the room's figures for the guest's video: {repair:?}"
+    );
+    let (_, metrics) = api.get_text("/metrics");
+    for name in [
+        "dais_conference_media_lost_packets_total",
+        "dais_conference_media_keyframe_requests_total",
+        "dais_remote_video_packets_lost_total",
+        "dais_remote_video_nacks_total",
+    ] {
+        assert!(
+            metrics.contains(&format!("\n{name} ")),
+            "{name} in /metrics:\n{metrics}"
+        );
+    }
     drop(b);
 }
 

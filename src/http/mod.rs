@@ -149,6 +149,7 @@ async fn status(State(app): State<App>) -> Response {
         "preview": preview,
         "panel": panel,
         "conferenceMedia": sh.sfu.stats(),
+        "conferenceTracks": sh.sfu.track_stats(),
         "process": process,
     }))
     .into_response()
@@ -253,6 +254,18 @@ async fn metrics(State(app): State<App>) -> Response {
         "RTP packets the embedded server forwarded to participants.",
         "counter",
         sfu.forwarded_packets,
+    );
+    gauge(
+        "dais_conference_media_lost_packets_total",
+        "Packets missing from participants' tracks as the embedded server received them.",
+        "counter",
+        sfu.lost_packets,
+    );
+    gauge(
+        "dais_conference_media_keyframe_requests_total",
+        "Keyframes the embedded server asked of participants.",
+        "counter",
+        sfu.keyframe_requests,
     );
     gauge(
         "dais_conference_media_malformed_packets_total",

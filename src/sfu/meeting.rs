@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use tokio::sync::mpsc;
 
+use super::loss::{SeqLoss, TrackLoss};
 use super::peer::{AUDIO_LEVEL_EXT, Hub, OutKind, Peer, PeerEvent, Shape, Track};
 use super::route::{self, Limits, Party};
 use super::signal::TrackInfo;
@@ -46,6 +47,41 @@ pub struct Counters {
     /// Not forwarded because the receiver was not negotiated yet.
     pub held: AtomicU64,
     pub malformed: AtomicU64,
+    /// Keyframes asked of participants (after the throttle).
+    pub keyframe_requests: AtomicU64,
+    /// Packets missing from the tracks of participants who have left.
+    pub lost_gone: AtomicU64,
+}
+
+/// One participant's source tracks as the server received them.
+#[derive(Debug, Default)]
+struct Received {
+    loss: [SeqLoss; 3],
+    keyframe_requests: [u64; 3],
+}
+
+/// Where a participant's track is counted in [`Received`].
+fn slot_of(track: Track) -> Option<usize> {
+    match track {
+        Track::Audio => Some(0),
+        Track::Video => Some(1),
+        Track::Content => Some(2),
+        Track::Server => None,
+    }
+}
+
+const TRACK_NAMES: [&str; 3] = ["audio", "video", "content"];
+
+/// A participant's track on the server: what arrived, what was missing,
+/// what was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackStat {
+    pub conference: u64,
+    pub member: String,
+    pub track: &'static str,
+    #[serde(flatten)]
+    pub loss: TrackLoss,
 }
 
 struct Sub {
@@ -68,6 +104,8 @@ struct State {
     index: HashMap<(String, Track), Vec<(String, usize)>>,
     voice: HashMap<String, Voice>,
     last_pli: HashMap<(String, Track), Duration>,
+    /// Each participant's tracks as received, by member.
+    received: HashMap<String, Received>,
 }
 
 pub struct Meeting {
@@ -185,6 +223,10 @@ impl Meeting {
             let mut st = self.lock();
             let old = st.subs.remove(member);
             st.voice.remove(member);
+            if let Some(r) = st.received.remove(member) {
+                let lost: u64 = r.loss.iter().map(SeqLoss::lost).sum();
+                self.counters.lost_gone.fetch_add(lost, Ordering::Relaxed);
+            }
             for targets in st.index.values_mut() {
                 targets.retain(|(s, _)| s != member);
             }
@@ -202,6 +244,31 @@ impl Meeting {
             sub.peer.close();
             tracing::info!(conference = self.key, %member, "media peer detached");
         }
+    }
+
+    /// Each participant's tracks as the server received them.
+    pub fn track_stats(&self) -> Vec<TrackStat> {
+        let st = self.lock();
+        let mut out = vec![];
+        for (member, r) in &st.received {
+            for (i, name) in TRACK_NAMES.iter().enumerate() {
+                if r.loss[i].received() == 0 {
+                    continue;
+                }
+                out.push(TrackStat {
+                    conference: self.key,
+                    member: member.clone(),
+                    track: name,
+                    loss: TrackLoss {
+                        packets_received: r.loss[i].received(),
+                        packets_lost: r.loss[i].lost(),
+                        keyframe_requests: r.keyframe_requests[i],
+                    },
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.member, a.track).cmp(&(&b.member, b.track)));
+        out
     }
 
     pub fn peers(&self) -> usize {
@@ -230,9 +297,15 @@ impl Meeting {
                 return;
             }
             st.last_pli.insert(key, now);
+            if let (Some(r), Some(i)) = (st.received.get_mut(member), slot_of(track)) {
+                r.keyframe_requests[i] += 1;
+            }
             st.subs.get(member).map(|s| s.peer.clone())
         };
         if let Some(p) = peer {
+            self.counters
+                .keyframe_requests
+                .fetch_add(1, Ordering::Relaxed);
             p.request_keyframe(track);
         }
     }
@@ -513,6 +586,16 @@ impl Hub for Meeting {
         let mut sends: Vec<(Arc<Peer>, usize, Vec<u8>)> = Vec::new();
         {
             let mut st = self.lock();
+            if let Some(i) = slot_of(track) {
+                match st.received.get_mut(member) {
+                    Some(r) => r.loss[i].on_packet(h.seq),
+                    None => {
+                        let mut r = Received::default();
+                        r.loss[i].on_packet(h.seq);
+                        st.received.insert(member.to_string(), r);
+                    }
+                }
+            }
             if track == Track::Audio {
                 let loud = rtp::audio_level(&map, &h, AUDIO_LEVEL_EXT)
                     .is_some_and(|l| l.dbov <= LOUD_DBOV);

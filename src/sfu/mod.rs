@@ -5,6 +5,8 @@
 //!
 //! - [`rtp`]: RTP packets, header extensions, audio levels, VP8 keyframes
 //!   (sans-IO, fuzzed);
+//! - [`loss`]: packets missing from a participant's track, as the server
+//!   received it (sans-IO);
 //! - [`slot`]: one forwarded track whose source changes, with steady
 //!   numbering and keyframe gating (sans-IO);
 //! - [`route`]: who receives whom, by mode, rights and voice activity
@@ -19,6 +21,7 @@
 //!   or another dais).
 
 pub mod client;
+pub mod loss;
 pub mod meeting;
 pub mod peer;
 pub mod route;
@@ -81,6 +84,10 @@ pub struct SfuStats {
     pub forwarded_packets: u64,
     pub held_packets: u64,
     pub malformed_packets: u64,
+    /// Packets missing from participants' tracks (left ones included).
+    pub lost_packets: u64,
+    /// Keyframes asked of participants.
+    pub keyframe_requests: u64,
 }
 
 /// The conferences' media. Cheap to clone.
@@ -198,7 +205,21 @@ impl Sfu {
             forwarded_packets: c.forwarded.load(Ordering::Relaxed),
             held_packets: c.held.load(Ordering::Relaxed),
             malformed_packets: c.malformed.load(Ordering::Relaxed),
+            lost_packets: c.lost_gone.load(Ordering::Relaxed)
+                + m.values()
+                    .flat_map(|x| x.track_stats())
+                    .map(|t| t.loss.packets_lost)
+                    .sum::<u64>(),
+            keyframe_requests: c.keyframe_requests.load(Ordering::Relaxed),
         }
+    }
+
+    /// Every participant's tracks as the server received them.
+    pub fn track_stats(&self) -> Vec<meeting::TrackStat> {
+        self.meetings()
+            .values()
+            .flat_map(|m| m.track_stats())
+            .collect()
     }
 
     /// Ticks every conference's router and follows the server: tones on
