@@ -563,6 +563,12 @@ impl Session {
                 (enc, pay, "H264")
             }
         };
+        // Keyframe requests come in bursts after a loss (the far end's
+        // depayloader and decoder both ask, and ask again while they
+        // wait): one keyframe answers them all for this long, as the
+        // conference server does (PLI_INTERVAL), instead of a string of
+        // expensive keyframes on a machine already short of CPU.
+        enc.set_property("min-force-key-unit-interval", KEYFRAME_INTERVAL.nseconds());
         let pcaps = make("capsfilter", &format!("vrtp{n}"))?;
         let mut b = gst::Caps::builder("application/x-rtp")
             .field("media", "video")
@@ -1039,6 +1045,9 @@ impl Session {
         super::room::ancestry(msg).contains(&name)
     }
 }
+
+/// The shortest time between two keyframes made on request.
+const KEYFRAME_INTERVAL: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
 /// A video depayloader that, after a packet lost for good, passes nothing
 /// until the next keyframe and asks the sender for one at once
