@@ -356,11 +356,19 @@ def call_check(run, guest_ctl, guest_base):
         # second: whether the catch-up settles or keeps raising the delay.
         timeline = []
         threads = {}
+        # Core-milliseconds each of the guest's threads (name and nice) took
+        # over the sampled seconds: where the emulated CPU went in the call.
+        spent = {}
         def sample(t0):
             st = status(guest_base)
             pv = st.get("preview") or {}
             proc = st.get("process") or {}
             threads["last"] = proc
+            over = proc.get("overMs") or 0
+            threads["overMs"] = threads.get("overMs", 0) + over
+            for t in proc.get("threads") or []:
+                key = f"{t.get('name')} {t.get('nice')}"
+                spent[key] = spent.get(key, 0.0) + (t.get("cores") or 0) * over
             lvl = pv.get("speakerLevelDb")
             lead = pv.get("remoteLeadMs") or {}
             delay = pv.get("remoteDelayMs") or {}
@@ -407,10 +415,20 @@ def call_check(run, guest_ctl, guest_base):
                    f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; far-end video losses and "
                    f"repairs guest {g_pv.get('remoteRepair')}, host {h_pv.get('remoteRepair')}; guest speaker, leads and "
                    f"delays each second: {'; '.join(timeline)}; {busiest(threads.get('last'))}; "
+                   f"{spent_over(spent, threads.get('overMs', 0))}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")
         guest_ctl("hangUp")
     except Exception as e:  # noqa: BLE001
         run.report("host", False, "call", f"{type(e).__name__}: {e}")
+
+
+def spent_over(spent, over_ms):
+    """The guest's threads by the cores they took over the sampled call."""
+    if not over_ms:
+        return "guest's threads over the call: not sampled"
+    rows = sorted(spent.items(), key=lambda kv: -kv[1])[:16]
+    return (f"guest's threads over {over_ms / 1000:.1f} s of the call (name nice cores): "
+            + ", ".join(f"{k} {v / over_ms:.2f}" for k, v in rows))
 
 
 def busiest(proc):
