@@ -38,6 +38,9 @@ fn hd_options(id: &str, offerer: bool) -> dais::media::webrtc::SessionOptions {
         height: 720,
         framerate: 30,
         video_kbps: 1500,
+        // The figures are for 720p: a saturated machine would otherwise
+        // send a smaller picture (media::adapt) and measure that.
+        adapt_size: false,
         ..options(id, offerer, VideoCodec::Vp8)
     }
 }

@@ -413,7 +413,8 @@ def call_check(run, guest_ctl, guest_base):
                    f"{g_pv.get('speakerLevelDb')} dB, far-end delays for lateness guest {g_pv.get('remoteDelayMs')} "
                    f"({g_pv.get('lateTracks')} times), host {h_pv.get('remoteDelayMs')}; far-end leads over the mix ms "
                    f"guest {g_pv.get('remoteLeadMs')}, host {h_pv.get('remoteLeadMs')}; far-end video losses and "
-                   f"repairs guest {g_pv.get('remoteRepair')}, host {h_pv.get('remoteRepair')}; guest speaker, leads and "
+                   f"repairs guest {g_pv.get('remoteRepair')}, host {h_pv.get('remoteRepair')}; sent pictures guest "
+                   f"{g_pv.get('sendVideo')}, host {h_pv.get('sendVideo')}; guest speaker, leads and "
                    f"delays each second: {'; '.join(timeline)}; {busiest(threads.get('last'))}; "
                    f"{spent_over(spent, threads.get('overMs', 0))}; "
                    f"conference media host {json.dumps(hstat.get('conferenceMedia'))[:300]}")

@@ -123,14 +123,7 @@ fn far_end_sound_that_comes_too_late_is_delayed_not_lost() {
     let b = engine(&rt, config("blue", 660.0));
     let c = call(&rt, &a, &b, VideoCodec::Vp8);
     let level = wait(Duration::from_secs(30), "B to decode A's sound", || {
-        let room = b.handle.room()?;
-        let mut it = room.pipeline.iterate_recurse();
-        while let Ok(Some(e)) = it.next() {
-            if e.name().starts_with("level-") {
-                return Some(e);
-            }
-        }
-        None
+        find_element(&b, named("level-"))
     });
     const LATE: gst::ClockTime = gst::ClockTime::from_mseconds(700);
     level

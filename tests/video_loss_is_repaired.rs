@@ -21,14 +21,7 @@ const RED: (u8, u8, u8) = (255, 0, 0);
 /// The first element in `e`'s room pipeline whose name starts with
 /// `prefix`.
 fn element(e: &Engine, prefix: &str) -> Option<gst::Element> {
-    let room = e.handle.room()?;
-    let mut it = room.pipeline.iterate_recurse();
-    while let Ok(Some(el)) = it.next() {
-        if el.name().starts_with(prefix) {
-            return Some(el);
-        }
-    }
-    None
+    find_element(e, named(prefix))
 }
 
 #[test]

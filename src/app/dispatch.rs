@@ -881,6 +881,7 @@ impl Loop {
             width: m.send_width,
             height: m.send_height,
             framerate: m.send_framerate,
+            adapt_size: m.adapt_send_size,
             video_kbps: m.video_bitrate_kbps,
             audio_kbps: m.audio_bitrate_kbps,
         };

@@ -479,6 +479,10 @@ pub struct MediaSettings {
     pub send_width: u32,
     pub send_height: u32,
     pub send_framerate: u32,
+    /// Send a smaller picture while the encoder cannot keep up with the
+    /// camera ([`crate::media::adapt`]); false keeps the configured size
+    /// and drops frames instead.
+    pub adapt_send_size: bool,
     pub video_bitrate_kbps: u32,
     pub audio_bitrate_kbps: u32,
     /// The microphone's signal processing (webrtcdsp).
@@ -510,6 +514,7 @@ impl Default for MediaSettings {
             send_width: 1280,
             send_height: 720,
             send_framerate: 30,
+            adapt_send_size: true,
             video_bitrate_kbps: 1500,
             audio_bitrate_kbps: 32,
             echo_cancellation: true,

@@ -106,6 +106,7 @@ async fn status(State(app): State<App>) -> Response {
             "remoteLeadMs": s.remote_lead_ms.lock().map(|m| m.clone()).unwrap_or_default(),
             "lateTracks": s.late_tracks.load(Ordering::Relaxed),
             "remoteRepair": s.repair_counts(),
+            "sendVideo": s.send_video.lock().map(|m| m.clone()).unwrap_or_default(),
         })
     });
     let panel = sh.panel_stats.get().map(|p| {
@@ -192,6 +193,16 @@ async fn metrics(State(app): State<App>) -> Response {
         );
         let r = s.repair_totals();
         for (name, help, value) in [
+            (
+                "dais_send_video_steps_down_total",
+                "Times the picture the room sends stepped down because its encoder could not keep up with the camera.",
+                s.send_steps_down.load(Ordering::Relaxed),
+            ),
+            (
+                "dais_send_video_steps_up_total",
+                "Times the picture the room sends stepped back up after a calm while.",
+                s.send_steps_up.load(Ordering::Relaxed),
+            ),
             (
                 "dais_remote_video_packets_received_total",
                 "RTP packets of far-end video the room's jitter buffers passed on.",

@@ -10,6 +10,9 @@
 //! - [`layout`]: display geometry, how a picture fits its tile (sans-IO);
 //! - `tiles`: the display's tiles, their compositor pads and crops, the
 //!   size of their pictures, the layout applied to them;
+//! - [`adapt`]: the picture the room sends steps down when the encoder
+//!   cannot keep up with the camera, and back up after a calm while
+//!   (sans-IO);
 //! - [`catchup`]: delays a far-end track that comes too late for the
 //!   speaker mix or the display (sans-IO);
 //! - [`repair`]: a far-end video track after packet loss: NACK, keyframe
@@ -30,6 +33,9 @@
 //!   compositor, display) never runs at the priority of the sound path:
 //!   on a machine short of CPU the room shows pictures late, never plays
 //!   silence;
+//! - a camera's picture is sent at a size its encoder keeps up with, never
+//!   at a frame a second: it steps down a quarter a side, never below
+//!   [`adapt::MIN_SIDE`] and never above the configured size;
 //! - a far-end picture damaged by loss is never shown: the last good one
 //!   holds until a keyframe, which is asked for at once;
 //! - pipelines reach `Null` on every path out (stop, error, rebuild, drop);
@@ -37,6 +43,7 @@
 //!   silence and are retried, the pipeline is rebuilt with back-off, and
 //!   each failure is reported as an event.
 
+pub mod adapt;
 pub(crate) mod build;
 pub mod catchup;
 pub mod elements;

@@ -27,6 +27,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc;
 
 use super::MediaError;
+use super::adapt::SendCounts;
 use super::build::{self, make};
 use super::catchup::{Adjust, Catchup, MAX_DELAY};
 use super::layout::{Fit, Layout, Tile};
@@ -104,6 +105,11 @@ pub struct RoomStats {
     /// The same figures of tracks that have gone, added up (so that the
     /// totals in `/metrics` never go down).
     pub repair_gone: Mutex<RepairCounts>,
+    /// The picture each call sends, by session id ([`super::adapt`]).
+    pub send_video: Mutex<HashMap<String, SendCounts>>,
+    /// Steps of sent pictures down and up since the start.
+    pub send_steps_down: AtomicU64,
+    pub send_steps_up: AtomicU64,
 }
 
 impl RoomStats {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::MediaError;
+use super::adapt::SendScale;
 use super::build::make;
 use super::layout::Tile;
 use super::repair::TrackRepair;
@@ -69,6 +70,9 @@ pub struct SessionOptions {
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
+    /// Step the camera's picture down while the encoder cannot keep up
+    /// with it ([`super::adapt`]).
+    pub adapt_size: bool,
     pub video_kbps: u32,
     pub audio_kbps: u32,
     /// Make the first offer (the other side answers).
@@ -514,23 +518,10 @@ impl Session {
         let rate = make("videorate", &format!("vrate{n}"))?;
         rate.set_property("drop-only", true);
         let caps = make("capsfilter", &format!("vcaps{n}"))?;
-        caps.set_property(
-            "caps",
-            gst::Caps::builder("video/x-raw")
-                .field("format", "I420")
-                .field("width", opts.width as i32)
-                .field("height", opts.height as i32)
-                // At most the sending rate: a slower camera is sent as it
-                // comes (videorate only drops frames, never invents them).
-                .field(
-                    "framerate",
-                    gst::FractionRange::new(
-                        gst::Fraction::new(1, 1),
-                        gst::Fraction::new(opts.framerate.max(1) as i32, 1),
-                    ),
-                )
-                .build(),
-        );
+        caps.set_property("caps", send_caps(opts.width, opts.height, opts.framerate));
+        if opts.adapt_size && tee.is_some_and(|t| t == &self.inner.room.vtee) {
+            self.adapt_to_encoder(&q, &caps, opts);
+        }
         let ssrc = random_ssrc();
         let (enc, pay, rtp_caps) = match opts.codec {
             VideoCodec::Vp8 => {
@@ -607,6 +598,63 @@ impl Session {
         }
         chain.extend([pay, pcaps]);
         self.attach_sender(tee, &chain, enc)
+    }
+
+    /// The camera's picture steps down when the encoder behind `q` cannot
+    /// keep up, and back up after a calm while ([`super::adapt`]): frames
+    /// are counted into the queue and out of it, the size set on `caps`.
+    fn adapt_to_encoder(&self, q: &gst::Element, caps: &gst::Element, opts: &SessionOptions) {
+        let scale = Arc::new(Mutex::new(SendScale::new((opts.width, opts.height))));
+        let stats = Arc::downgrade(&self.inner.room.stats);
+        let key = self.inner.id.clone();
+        if let Ok(mut m) = self.inner.room.stats.send_video.lock() {
+            m.insert(
+                key.clone(),
+                SendScale::new((opts.width, opts.height)).counts(),
+            );
+        }
+        let (Some(sink), Some(src)) = (q.static_pad("sink"), q.static_pad("src")) else {
+            return;
+        };
+        let filter = caps.downgrade();
+        let framerate = opts.framerate;
+        let counting = scale.clone();
+        sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let Ok(mut s) = counting.lock() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let before = s.counts();
+            let change = s.offered(std::time::Instant::now());
+            let after = s.counts();
+            if after != before
+                && let Some(st) = stats.upgrade()
+            {
+                if let Ok(mut m) = st.send_video.lock()
+                    && let Some(v) = m.get_mut(&key)
+                {
+                    *v = after;
+                }
+                st.send_steps_down
+                    .fetch_add(after.steps_down - before.steps_down, Ordering::Relaxed);
+                st.send_steps_up
+                    .fetch_add(after.steps_up - before.steps_up, Ordering::Relaxed);
+            }
+            if let Some((w, h)) = change
+                && let Some(f) = filter.upgrade()
+            {
+                tracing::info!(session = %key, width = w, height = h,
+                    configured_width = after.configured_width, configured_height = after.configured_height,
+                    "media: the sent picture steps to a size the encoder keeps up with");
+                f.set_property("caps", send_caps(w, h, framerate));
+            }
+            gst::PadProbeReturn::Ok
+        });
+        src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if let Ok(mut s) = scale.lock() {
+                s.taken();
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
 
     fn add_audio(&self, opts: &SessionOptions) -> Result<(), MediaError> {
@@ -1026,6 +1074,9 @@ impl Session {
                 }
             }
         }
+        if let Ok(mut m) = inner.room.stats.send_video.lock() {
+            m.remove(&inner.id);
+        }
         let _ = inner.bin.set_state(gst::State::Null);
         let _ = inner.room.pipeline.remove(&inner.bin);
     }
@@ -1052,6 +1103,24 @@ const KEYFRAME_INTERVAL: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 /// A video depayloader that, after a packet lost for good, passes nothing
 /// until the next keyframe and asks the sender for one at once
 /// ([`super::repair`]).
+/// The raw picture a sender encodes: `width`x`height` at most at
+/// `framerate` (a slower camera is sent as it comes: videorate only drops
+/// frames, never invents them).
+fn send_caps(width: u32, height: u32, framerate: u32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", width as i32)
+        .field("height", height as i32)
+        .field(
+            "framerate",
+            gst::FractionRange::new(
+                gst::Fraction::new(1, 1),
+                gst::Fraction::new(framerate.max(1) as i32, 1),
+            ),
+        )
+        .build()
+}
+
 fn repairing_depayloader(factory: &str, n: u32) -> Result<gst::Element, MediaError> {
     let d = make(factory, &format!("rdepay{n}"))?;
     d.set_property("wait-for-keyframe", true);

@@ -184,6 +184,8 @@ pub struct MediaShape {
     pub width: u32,
     pub height: u32,
     pub framerate: u32,
+    /// Step the sent picture down while the encoder cannot keep up.
+    pub adapt_size: bool,
     pub video_kbps: u32,
     pub audio_kbps: u32,
 }
@@ -356,6 +358,7 @@ impl Media {
                 width: self.shape.width,
                 height: self.shape.height,
                 framerate: self.shape.framerate,
+                adapt_size: self.shape.adapt_size,
                 video_kbps: self.shape.video_kbps,
                 audio_kbps: self.shape.audio_kbps,
                 offerer: false,

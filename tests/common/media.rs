@@ -112,6 +112,7 @@ pub fn options(id: &str, offerer: bool, codec: VideoCodec) -> SessionOptions {
         width: W,
         height: H,
         framerate: FPS,
+        adapt_size: true,
         video_kbps: 400,
         audio_kbps: 32,
         offerer,
@@ -224,4 +225,27 @@ fn _uses(_: Signal) {}
 
 pub fn _element(e: &Engine, name: &str) -> Option<gst::Element> {
     e.handle.room()?.pipeline.by_name(name)
+}
+
+/// The first element of `e`'s room pipeline, sessions included, that
+/// `pick` chooses.
+pub fn find_element(e: &Engine, pick: impl Fn(&gst::Element) -> bool) -> Option<gst::Element> {
+    let room = e.handle.room()?;
+    let mut it = room.pipeline.iterate_recurse();
+    while let Ok(Some(el)) = it.next() {
+        if pick(&el) {
+            return Some(el);
+        }
+    }
+    None
+}
+
+/// The first element whose name starts with `prefix`.
+pub fn named(prefix: &str) -> impl Fn(&gst::Element) -> bool + '_ {
+    move |el| el.name().starts_with(prefix)
+}
+
+/// The first element made by the factory `factory`.
+pub fn made_by(factory: &str) -> impl Fn(&gst::Element) -> bool + '_ {
+    move |el| el.factory().is_some_and(|f| f.name() == factory)
 }
