@@ -32,7 +32,7 @@
 //! - a thread that moves pictures only (camera, encoders, decoders,
 //!   compositor, display) never runs at the priority of the sound path:
 //!   on a machine short of CPU the room shows pictures late, never plays
-//!   silence;
+//!   silence; the camera and encoders come before the room's own display;
 //! - a camera's picture is sent at a size its encoder keeps up with, never
 //!   at a frame a second: it steps down a quarter a side, never below
 //!   [`adapt::MIN_SIDE`] and never above the configured size;

@@ -350,7 +350,7 @@ impl Room {
                 element: "input-selector".into(),
             })?;
         let camera = build::camera_source(&config.camera_target, cam, "camera")?;
-        threads.picture(&camera);
+        threads.sending(&camera);
         let slate = slate(cam)?;
         threads.picture(&slate);
         let vtee = make("tee", "video-tee")?;

@@ -5,13 +5,18 @@
 //! the far end's sound came seconds late for the speaker mix while a video
 //! decoder or encoder took the CPU it needed. A late picture is a picture
 //! shown late; late sound is silence. So the threads that only move
-//! pictures (the camera, the encoders, the decoders, the compositor, the
-//! display) run at a lower priority ([`PICTURE_NICE`]) than everything else:
-//! the microphone, the network, the jitter buffers, the speaker mix and the
-//! sound card keep their full share.
+//! pictures run at a lower priority than everything else: the microphone,
+//! the network, the jitter buffers, the speaker mix and the sound card
+//! keep their full share. Among pictures, what the far ends see of the
+//! room (the camera and the encoders, [`SENDING_NICE`]) comes before what
+//! the room shows itself (the decoders, the compositor, the display, the
+//! panel, [`PICTURE_NICE`]): measured on the emulated room with its host
+//! busy, at an equal priority the encoder got almost nothing and the far
+//! end saw the room's picture move once in 10 s or not at all; one step
+//! higher, it sent a moving picture and the sound still played.
 //!
 //! An element that starts picture threads is marked with
-//! [`ThreadRoles::picture`] where it is built (a bin marks every thread
+//! [`ThreadRoles::picture`] or [`ThreadRoles::sending`] where it is built (a bin marks every thread
 //! inside it). The room's bus sync handler hands each stream-status
 //! `Enter` message to [`ThreadRoles::on_message`], which runs in the new
 //! thread itself, before it does any work. Threads that libvpx or x264
@@ -24,11 +29,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The nice value of a thread that only moves pictures: at 10 the kernel
 /// gives a normal thread about nine times its share when both want a core.
 pub const PICTURE_NICE: i32 = 10;
+/// The nice value of the camera's and the encoders' threads: what the far
+/// ends see of the room comes after sound and before the room's own display.
+pub const SENDING_NICE: i32 = 5;
 
 /// Elements whose threads move pictures only.
 #[derive(Debug)]
 pub struct ThreadRoles {
     picture: Mutex<Vec<gst::glib::WeakRef<gst::Element>>>,
+    sending: Mutex<Vec<gst::glib::WeakRef<gst::Element>>>,
     /// The process's nice value: every other thread runs at it.
     base: i32,
     /// A thread could not be given back its priority (reported once).
@@ -39,6 +48,7 @@ impl Default for ThreadRoles {
     fn default() -> Self {
         Self {
             picture: Mutex::new(vec![]),
+            sending: Mutex::new(vec![]),
             base: process_nice(),
             cannot_restore: AtomicBool::new(false),
         }
@@ -55,10 +65,22 @@ impl ThreadRoles {
         }
     }
 
+    /// Marks `element` as moving the pictures the room sends.
+    pub fn sending(&self, element: &impl IsA<gst::Element>) {
+        if let Ok(mut v) = self.sending.lock() {
+            v.retain(|w| w.upgrade().is_some());
+            v.push(element.upcast_ref::<gst::Element>().downgrade());
+        }
+    }
+
     /// Whether the thread `owner` starts moves pictures only: `owner` or
     /// one of the bins around it is marked.
     pub fn is_picture(&self, owner: &gst::Element) -> bool {
-        let Ok(marked) = self.picture.lock() else {
+        Self::marked(&self.picture, owner)
+    }
+
+    fn marked(list: &Mutex<Vec<gst::glib::WeakRef<gst::Element>>>, owner: &gst::Element) -> bool {
+        let Ok(marked) = list.lock() else {
             return false;
         };
         let mut at: Option<gst::Object> = Some(owner.clone().upcast());
@@ -86,7 +108,14 @@ impl ThreadRoles {
             return None;
         }
         let picture = self.is_picture(&owner);
-        match self.enter(picture) {
+        let want = if Self::marked(&self.sending, &owner) {
+            self.base.max(SENDING_NICE)
+        } else if picture {
+            self.base.max(PICTURE_NICE)
+        } else {
+            self.base
+        };
+        match self.enter_at(want) {
             Ok(Some(nice)) => {
                 tracing::debug!(owner = %owner.name(), nice, "media: thread priority set");
                 Some(nice)
@@ -106,12 +135,16 @@ impl ThreadRoles {
     /// any other. GStreamer's threads come from a pool, so a thread that
     /// moved pictures before may now start a sound task: it gets the
     /// process's priority back.
+    #[cfg(test)]
     fn enter(&self, picture: bool) -> std::io::Result<Option<i32>> {
-        let want = if picture {
+        self.enter_at(if picture {
             self.base.max(PICTURE_NICE)
         } else {
             self.base
-        };
+        })
+    }
+
+    fn enter_at(&self, want: i32) -> std::io::Result<Option<i32>> {
         if this_thread_nice() == want {
             return Ok(None);
         }
@@ -176,14 +209,15 @@ mod tests {
     }
 
     /// A real pipeline: the queue marked as a picture thread runs at
-    /// [`PICTURE_NICE`], the other queue's thread keeps the process's.
+    /// [`PICTURE_NICE`], the one marked as sending at [`SENDING_NICE`],
+    /// the other queue's thread keeps the process's.
     #[test]
     fn a_marked_queue_streams_at_the_lower_priority_and_the_other_does_not() {
         gst::init().unwrap();
         let roles = std::sync::Arc::new(ThreadRoles::default());
         let pipeline = gst::Pipeline::new();
         let mut seen: Vec<std::sync::mpsc::Receiver<i32>> = vec![];
-        for (name, picture) in [("pictures", true), ("sound", false)] {
+        for (name, role) in [("pictures", 2), ("sound", 0), ("sending", 1)] {
             let src = gst::ElementFactory::make("fakesrc")
                 .property("num-buffers", 50i32)
                 .build()
@@ -203,8 +237,10 @@ mod tests {
             });
             pipeline.add_many([&src, &q, &sink]).unwrap();
             gst::Element::link_many([&src, &q, &sink]).unwrap();
-            if picture {
-                roles.picture(&q);
+            match role {
+                2 => roles.picture(&q),
+                1 => roles.sending(&q),
+                _ => {}
             }
             seen.push(rx);
         }
@@ -223,9 +259,13 @@ mod tests {
         let sound = seen[1]
             .recv_timeout(deadline)
             .expect("the sound queue streams");
+        let sending = seen[2]
+            .recv_timeout(deadline)
+            .expect("the sending queue streams");
         pipeline.set_state(gst::State::Null).unwrap();
         assert_eq!(pictures, base.max(PICTURE_NICE));
         assert_eq!(sound, base);
+        assert_eq!(sending, base.max(SENDING_NICE));
     }
 
     /// A pooled thread that moved pictures and now starts a sound task

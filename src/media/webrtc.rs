@@ -511,8 +511,9 @@ impl Session {
         q.set_property_from_str("leaky", "downstream");
         q.set_property("max-size-buffers", 2u32);
         // Encoding runs in this queue's thread (and libvpx's threads it
-        // starts): pictures, after sound.
-        self.inner.room.threads.picture(&q);
+        // starts): pictures the far ends see, after sound and before the
+        // room's own display.
+        self.inner.room.threads.sending(&q);
         let conv = make("videoconvert", &format!("vconv{n}"))?;
         let scale = make("videoscale", &format!("vscale{n}"))?;
         let rate = make("videorate", &format!("vrate{n}"))?;
