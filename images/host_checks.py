@@ -56,6 +56,8 @@ class Serial:
     def __init__(self, path, run):
         self.run = run
         self.buf = b""
+        # Whether the guest has said anything on this port yet.
+        self.heard = False
         while True:
             try:
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -81,7 +83,11 @@ class Serial:
             try:
                 data = self.sock.recv(4096)
             except socket.timeout:
+                if not self.heard and boot_hung(self.run.args.run):
+                    raise BootHung("the guest's kernel stalled while booting (an RCU stall, then "
+                                   f"no console output for {BOOT_SILENCE} s), before any check")
                 continue
+            self.heard = True
             if not data:
                 raise Timeout("the results port closed")
             self.buf += data
@@ -565,6 +571,7 @@ def main():
     args = p.parse_args()
     run = Run(args)
     timed_out = None
+    hung = False
     serial = None
     try:
         serial = Serial(os.path.join(args.run, "results.sock"), run)
@@ -577,6 +584,10 @@ def main():
             debug_commands(run, serial, args.debug_commands)
     except Timeout as e:
         timed_out = str(e)
+        print(f"TIMEOUT: {e}", flush=True)
+    except BootHung as e:
+        timed_out = str(e)
+        hung = True
         print(f"TIMEOUT: {e}", flush=True)
     # Collected before power-off (speaker-tone is judged after it), printed
     # only when something failed.
@@ -625,14 +636,42 @@ def main():
           + (f", TIMEOUT ({timed_out})" if timed_out else ""))
     for k, v in run.figures.items():
         print(f"image-test: {k}: {v}")
-    if timed_out and not run.results and qemu_crashed(args.run):
-        # qemu itself aborted before the guest reported anything: a fault of
-        # the emulator (an assertion in its multi-threaded TCG), not of dais
-        # or of any check. image-test.sh boots once more on this code.
+    if timed_out and not run.results and (hung or qemu_crashed(args.run)):
+        # The emulated machine failed before the guest reported anything:
+        # qemu aborted (an assertion in its multi-threaded TCG) or the
+        # guest's kernel hung booting. A fault of the emulator, not of dais
+        # or of any check: image-test.sh boots once more on this code.
         sys.exit(3)
     if timed_out:
         sys.exit(2)
     sys.exit(1 if fails else 0)
+
+
+# How long a guest's console stays silent after a kernel RCU stall report
+# before the boot counts as hung.
+BOOT_SILENCE = 60
+
+
+class BootHung(Exception):
+    pass
+
+
+def boot_hung(run_dir):
+    """The guest kernel reported an RCU stall on its console and has
+    printed nothing since for BOOT_SILENCE s: under multi-threaded TCG a
+    vCPU's timer interrupt can be lost while the machine boots (seen once
+    with a host core busy: CPU 0 halted in idle, never woken, and the
+    emulator at 5% of a core for the next 8 minutes). Nothing of dais has
+    run then."""
+    path = os.path.join(run_dir, "console.log")
+    try:
+        if time.time() - os.path.getmtime(path) < BOOT_SILENCE:
+            return False
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return "detected stalls on CPUs" in text or "kthread starved" in text
 
 
 def qemu_crashed(run_dir):

@@ -120,14 +120,17 @@ boot() {
 }
 
 # qemu's multi-threaded TCG can abort on an internal assertion while the
-# guest boots (seen once in qemu 7.2: iotlb_to_section, during PCI set-up).
-# That says nothing about dais and no check has run yet, so the machine is
-# booted once more; the abort is printed. A crash after the guest reported
+# guest boots (seen once in qemu 7.2: iotlb_to_section, during PCI set-up),
+# or lose a vCPU's timer so that the guest's kernel hangs booting (seen
+# once with a host core busy: RCU stalls at 22 s, then silence). That says
+# nothing about dais and no check has run yet, so the machine is booted
+# once more; what went wrong is printed. A failure after the guest reported
 # anything is not retried (host_checks.py exits 3 only before that).
 boot
 if [ "$rc" = 3 ]; then
-  echo "images/image-test.sh: qemu aborted while the guest was booting, before any check; booting once more. qemu said:"
+  echo "images/image-test.sh: the emulated machine failed while the guest was booting, before any check; booting once more. qemu and the console said:"
   grep -E "Assertion|QEMU internal|Abort" "$run/qemu.log" | head -n 3 | sed 's/^/  /'
+  grep -E "rcu: INFO|kthread starved|timer wakeup" "$run/console.log" | head -n 3 | sed 's/^/  /'
   mv "$run/qemu.log" "$run/qemu-aborted.log"
   mv "$run/console.log" "$run/console-aborted.log" 2>/dev/null || true
   boot
