@@ -1,7 +1,8 @@
 //! Conferences with real media on the room's own dais: browser guests in
-//! headless Chromium (fake camera of one colour, fake microphone tone) and
-//! the room itself join through the participants' signalling, and each side
-//! decodes the others' pictures and sound under the conference's rules.
+//! headless Chromium (fake camera of the test card or one colour, fake
+//! microphone tone) and the room itself join through the participants'
+//! signalling, and each side decodes the others' pictures and sound under
+//! the conference's rules.
 
 #[path = "common/browser.rs"]
 mod browser;
@@ -10,7 +11,8 @@ mod common;
 use std::time::Duration;
 
 use browser::{Browser, Fake, Page};
-use common::{Api, Dais, Start, display_shows, near};
+use common::{Api, Dais, Start, display_cards, display_shows, near};
+use dais::media::testcard::ReadBack;
 use serde_json::{Value, json};
 
 const ROOM_RED: (u8, u8, u8) = (255, 0, 0);
@@ -18,12 +20,20 @@ const GREEN: (u8, u8, u8) = (0, 200, 0);
 
 /// A room whose camera shows plain red, with an API client.
 fn start(data: &std::path::Path, extra_config: &str) -> (Dais, Api) {
+    start_with_camera(
+        data,
+        "pattern = \"red\"\nwidth = 640\nheight = 360",
+        extra_config,
+    )
+}
+
+/// A room whose camera is `camera` (TOML lines of its section) at 15
+/// frames a second, with an API client.
+fn start_with_camera(data: &std::path::Path, camera: &str, extra_config: &str) -> (Dais, Api) {
     let cfg = data.with_extension("toml");
     std::fs::write(
         &cfg,
-        format!(
-            "[camera]\npattern = \"red\"\nwidth = 640\nheight = 360\nframerate = 15\n{extra_config}"
-        ),
+        format!("[camera]\n{camera}\nframerate = 15\n{extra_config}"),
     )
     .unwrap();
     let mut s = Start::new(data);
@@ -102,43 +112,267 @@ fn room_hears_db(d: &Dais) -> f64 {
         .unwrap_or(f64::NEG_INFINITY)
 }
 
+/// The size of the room's test card in the tests that send it.
+const ROOM_CARD: (u32, u32) = (320, 240);
+/// The first frame of a guest's test card. The room's card counts from 0
+/// at 15 frames a second, far below this in a test's minutes, so the
+/// number tells whose picture arrived.
+const GUEST_CARD: u16 = 30_000;
+/// What the browser shows of test cards sent at `sent`: for each received
+/// video with a decoded picture, what it reads back as (`None` where the
+/// counter does not read).
+fn browser_cards(page: &mut Page, sent: (u32, u32)) -> Vec<Option<ReadBack>> {
+    let frames = page.frames();
+    let mids: Vec<String> = frames
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v["framesDecoded"].as_u64().unwrap_or(0) > 0)
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    mids.iter()
+        .filter_map(|mid| page.picture(mid))
+        .map(|(w, h, rgba)| {
+            let read = dais::media::testcard::read_back(&rgba, w, h, w * 4, sent);
+            // At its own shape: never stretched on the way.
+            if read.is_some() {
+                let (a, b) = (
+                    f64::from(w) / f64::from(h),
+                    f64::from(sent.0) / f64::from(sent.1),
+                );
+                assert!(
+                    (a / b - 1.0).abs() < 0.02,
+                    "the browser receives a {w}x{h} picture of a {}x{} card",
+                    sent.0,
+                    sent.1
+                );
+            }
+            read
+        })
+        .collect()
+}
+
+/// Reads pictures with `read` for `secs` and checks them: every picture
+/// whose counter reads is a frame in `frames`, and that frame whole
+/// ([`ReadBack::whole`]). Returns the distinct frames seen, the worst PSNR
+/// and how many readings had no readable picture.
+fn watch_cards(
+    secs: u64,
+    who: &str,
+    frames: std::ops::Range<u16>,
+    mut read: impl FnMut() -> Vec<Option<ReadBack>>,
+) -> (usize, f64, usize) {
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut worst, mut worst_ssim, mut unreadable) = (f64::INFINITY, 1.0f64, 0);
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        let mine: Vec<ReadBack> = read()
+            .into_iter()
+            .flatten()
+            .filter(|r| frames.contains(&r.frame))
+            .collect();
+        if mine.is_empty() {
+            unreadable += 1;
+        }
+        for r in mine {
+            assert!(
+                r.whole(),
+                "{who} shows frame {} of the test card at {:.1} dB, SSIM {:.3} (want 30 dB, or SSIM 0.9 and 25 dB)",
+                r.frame,
+                r.psnr,
+                r.ssim
+            );
+            seen.insert(r.frame);
+            worst = worst.min(r.psnr);
+            worst_ssim = worst_ssim.min(r.ssim);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "{who}: {} distinct frames, worst PSNR {worst:.1} dB, worst SSIM {worst_ssim:.3}, {unreadable} readings without one",
+        seen.len()
+    );
+    (seen.len(), worst, unreadable)
+}
+
+/// The room display's far-end pictures, read back as test cards sent at
+/// the browsers' camera size.
+fn room_cards(d: &Dais) -> Vec<Option<ReadBack>> {
+    display_cards(d, browser::CAMERA)
+        .into_iter()
+        .map(|(_, read)| read)
+        .collect()
+}
+
+/// The size at which the room receives its far-end pictures now.
+fn room_receives(d: &Dais) -> Vec<(u64, u64)> {
+    d.status()["preview"]["displayTiles"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|t| t["id"] != "self")
+                .filter_map(|t| Some((t["pictureWidth"].as_u64()?, t["pictureHeight"].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A room sending the test card and a browser guest sending its own, in
+/// an all-on-screen conference on the room's dais, once each shows the
+/// other's card.
+struct CardMeeting {
+    d: Dais,
+    api: Api,
+    cid: String,
+    page: Page,
+    _browser: Browser,
+    _tmp: tempfile::TempDir,
+}
+
+impl CardMeeting {
+    fn start(extra_config: &str) -> CardMeeting {
+        let tmp = tempfile::tempdir().unwrap();
+        let (d, api) = start_with_camera(
+            &tmp.path().join("data"),
+            &format!(
+                "pattern = \"testcard\"\nwidth = {}\nheight = {}",
+                ROOM_CARD.0, ROOM_CARD.1
+            ),
+            extra_config,
+        );
+        let cid = api.running_conference(&json!({"topic": "Weekly", "owner": "room", "type": 0, "max_participants": 6, "allow_guests": true}),
+        );
+        // The room joins by CID from the control network.
+        let mut c = d.control();
+        let r = c.send_line(&format!("trueconf:\\c\\{cid}"));
+        assert_eq!(r["ok"], true, "{r}");
+
+        let browser = Browser::launch(Fake::card(GUEST_CARD));
+        let mut page = browser.page();
+        guest_joins(&mut page, &web_url(&api, &cid, "Greta"));
+        page.wait(Duration::from_secs(30), "the guest to be admitted", |p| {
+            (phase(p) == "admitted").then_some(())
+        });
+        page.wait(
+            Duration::from_secs(40),
+            "the room's test card in the browser",
+            |p| {
+                browser_cards(p, ROOM_CARD)
+                    .iter()
+                    .flatten()
+                    .any(|r| ROOM_FRAMES.contains(&r.frame))
+                    .then_some(())
+            },
+        );
+        common::eventually(
+            Duration::from_secs(40),
+            "the guest's test card on the room display",
+            || {
+                room_cards(&d)
+                    .iter()
+                    .flatten()
+                    .any(|r| GUEST_FRAMES.contains(&r.frame))
+                    .then_some(())
+            },
+        );
+        CardMeeting {
+            d,
+            api,
+            cid,
+            page,
+            _browser: browser,
+            _tmp: tmp,
+        }
+    }
+
+    /// Watches the browser's picture of the room's card for `secs`
+    /// ([`watch_cards`]): at least `least` distinct frames (a picture that
+    /// moves; each reading takes a while, and a test machine running the
+    /// other tests' browsers at once shows fewer), and at most three
+    /// readings without one.
+    fn browser_sees_the_room_move(&mut self, secs: u64, least: usize) {
+        let page = &mut self.page;
+        let (frames, _, unreadable) = watch_cards(secs, "the browser", ROOM_FRAMES, || {
+            browser_cards(page, ROOM_CARD)
+        });
+        assert!(
+            frames >= least && unreadable <= 3,
+            "the browser showed {frames} frames of the room's card in {secs} s, {unreadable} times none"
+        );
+    }
+
+    /// The same of the room display's picture of the guest.
+    fn room_sees_the_guest_move(&self, secs: u64, least: usize) {
+        let (frames, _, unreadable) = watch_cards(secs, "the room display", GUEST_FRAMES, || {
+            room_cards(&self.d)
+        });
+        assert!(
+            frames >= least && unreadable <= 3,
+            "the room showed {frames} frames of the guest's card in {secs} s, {unreadable} times none"
+        );
+    }
+}
+
+/// The room's card's frame numbers in a test, and the guest's.
+const ROOM_FRAMES: std::ops::Range<u16> = 0..GUEST_CARD;
+const GUEST_FRAMES: std::ops::Range<u16> = GUEST_CARD..GUEST_CARD + browser::CARD_FRAMES;
+
 #[test]
 fn a_guest_from_the_web_link_and_the_room_see_and_hear_each_other() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (d, api) = start(&tmp.path().join("data"), "");
-    let cid = api.running_conference(&json!({"topic": "Weekly", "owner": "room", "type": 0, "max_participants": 6, "allow_guests": true}),
-    );
-    // The room joins by CID from the control network.
-    let mut c = d.control();
-    let r = c.send_line(&format!("trueconf:\\c\\{cid}"));
-    assert_eq!(r["ok"], true, "{r}");
-
-    let b = Browser::launch(Fake::new(GREEN));
-    let mut page = b.page();
-    guest_joins(&mut page, &web_url(&api, &cid, "Greta"));
-    page.wait(Duration::from_secs(30), "the guest to be admitted", |p| {
-        (phase(p) == "admitted").then_some(())
-    });
-    page.wait(
-        Duration::from_secs(40),
-        "the room's red picture in the browser",
-        |p| sees(p, ROOM_RED).then_some(()),
-    );
-    page.wait(
+    let _turn = browser::turn();
+    let mut m = CardMeeting::start("");
+    // Each side shows the other's test card whole: the frame it says it
+    // is, at its shape and colours, and moving.
+    // The browser's picture of the room can freeze for seconds even on a
+    // clean link when this machine is loaded (all of this file's browsers
+    // at once): what the server drops as late it cannot get again, and the
+    // browser waits for a keyframe (issue 13). It must come back.
+    m.browser_sees_the_room_move(12, 2);
+    m.room_sees_the_guest_move(5, 3);
+    m.page.wait(
         Duration::from_secs(20),
         "the room's tone in the browser",
         |p| (hears(p) > 0.01).then_some(()),
     );
-    common::eventually(
-        Duration::from_secs(40),
-        "the guest's green picture on the room display",
-        || display_shows(&d, GREEN).then_some(()),
-    );
+    let d = &m.d;
     common::eventually(
         Duration::from_secs(20),
         "the guest's tone on the room speaker",
-        || (room_hears_db(&d) > -40.0).then_some(()),
+        || (room_hears_db(d) > -40.0).then_some(()),
     );
+
+    // The guest's browser sends three quarters of the size (the first
+    // step a browser takes by itself under load): the room shows the
+    // smaller picture whole, at its shape and colours, and the full size
+    // again when it comes back.
+    for (factor, size) in [(4.0 / 3.0, (240, 180)), (1.0, (320, 240))] {
+        assert_eq!(
+            m.page.eval(&format!("window.dais.scaleCamera({factor})")),
+            true
+        );
+        common::eventually(
+            Duration::from_secs(30),
+            &format!("the room to receive the guest at {size:?}"),
+            || room_receives(d).contains(&size).then_some(()),
+        );
+        // The browser's encoder starts the new size soft and sharpens it
+        // within a second or two.
+        common::eventually(
+            Duration::from_secs(20),
+            &format!("the guest's card at {size:?} whole on the room display"),
+            || {
+                room_cards(d)
+                    .iter()
+                    .flatten()
+                    .any(|r| GUEST_FRAMES.contains(&r.frame) && r.whole())
+                    .then_some(())
+            },
+        );
+        m.room_sees_the_guest_move(4, 3);
+    }
+    let (api, cid) = (&m.api, &m.cid);
 
     // The roster has both; the REST API agrees with the signalling.
     let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}/participants"));
@@ -182,13 +416,92 @@ fn a_guest_from_the_web_link_and_the_room_see_and_hear_each_other() {
         "dais_conference_media_keyframe_requests_total",
         "dais_remote_video_packets_lost_total",
         "dais_remote_video_nacks_total",
+        "dais_conference_media_nacks_received_total",
+        "dais_conference_media_retransmitted_packets_total",
     ] {
         assert!(
             metrics.contains(&format!("\n{name} ")),
             "{name} in /metrics:\n{metrics}"
         );
     }
-    drop(b);
+    drop(m);
+}
+
+/// The browser's figures for its received video: (lost, NACKs, PLIs,
+/// freezes, frozen ms), all tracks together.
+fn browser_repairs(page: &mut Page) -> [u64; 5] {
+    let frames = page.frames();
+    let mut t = [0u64; 5];
+    for v in frames.as_object().into_iter().flat_map(|m| m.values()) {
+        for (i, k) in ["lost", "nacks", "plis", "freezes", "frozenMs"]
+            .iter()
+            .enumerate()
+        {
+            t[i] += v[k].as_u64().unwrap_or(0);
+        }
+    }
+    t
+}
+
+#[test]
+fn with_two_percent_lost_each_way_pictures_stay_whole_and_the_sound_goes_on() {
+    let _turn = browser::turn();
+    // The room's server drops 2% of every connection's packets, in and
+    // out: guest to server to room, and room to server to guest.
+    let mut m = CardMeeting::start("[conference]\ninduced_loss_permille = 20\n");
+    let before = browser_repairs(&mut m.page);
+    // The browser's picture of the room keeps coming back, but slowly:
+    // what the server loses on the way in it cannot get again yet, and the
+    // browser waits for a keyframe (freezes of 3-13 s in 20 s measured,
+    // issue 13). With a core busy it showed 2 frames in 8 s; the room's
+    // picture of the guest froze at most 1.7 s.
+    m.browser_sees_the_room_move(12, 2);
+    m.room_sees_the_guest_move(8, 4);
+    // Sound goes on both ways: ten fresh readings each, all audible.
+    let mut heard = vec![];
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(200));
+        heard.push((hears(&mut m.page), room_hears_db(&m.d)));
+    }
+    assert!(
+        heard.iter().all(|(b, r)| *b > 0.01 && *r > -40.0),
+        "sound under loss (browser RMS, room dB): {heard:?}"
+    );
+    // The losses were seen and repaired: the browser asked again, and so
+    // did the room.
+    let after = browser_repairs(&mut m.page);
+    let st = m.d.status();
+    let room = &st["preview"]["remoteRepair"];
+    let tracks = &st["conferenceTracks"];
+    let peers = &st["conferencePeers"];
+    eprintln!(
+        "2% each way: browser [lost, nacks, plis, freezes, frozen ms] {before:?} -> {after:?}; \
+         room {room}; server tracks {tracks}; server connections {peers}"
+    );
+    assert!(
+        after[0] > before[0] && after[1] > before[1],
+        "the browser saw losses and asked again: {before:?} -> {after:?}"
+    );
+    let room_asked: u64 = room
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .map(|r| r["nacksSent"].as_u64().unwrap_or(0) + r["keyframeRequests"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        room_asked > 0,
+        "the room asked again for what it lost: {room}"
+    );
+    // The server sent again some of what it had forwarded and the far ends
+    // lost. (What it lost itself on the way in, it asks for in vain so
+    // far: issue 16.)
+    let resent: u64 = peers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["retransmitted"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(resent > 0, "the server retransmitted: {peers}");
 }
 
 const BLUE: (u8, u8, u8) = (0, 0, 220);
@@ -220,6 +533,7 @@ fn roster_entry(page: &mut Page, name: &str) -> Value {
 
 #[test]
 fn waiting_room_pins_and_a_full_conference() {
+    let _turn = browser::turn();
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
     let cid = api.running_conference(
@@ -327,6 +641,7 @@ fn signalling_join(d: &Dais, cid: &str, name: &str, pin: &str) -> (String, Value
 
 #[test]
 fn in_a_video_lecture_participants_see_only_the_lecturer() {
+    let _turn = browser::turn();
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
     let cid = api.running_conference(
@@ -372,6 +687,7 @@ fn in_a_video_lecture_participants_see_only_the_lecturer() {
 
 #[test]
 fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back() {
+    let _turn = browser::turn();
     let tmp = tempfile::tempdir().unwrap();
     // A quiet room microphone; quick attack and release for the test.
     let (d, api) = start(
@@ -387,9 +703,9 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
     assert_eq!(r["ok"], true, "{r}");
 
     let loud = Browser::launch(Fake {
-        colour: GREEN,
         tone_hz: 500.0,
         amplitude: 0.6,
+        ..Fake::new(GREEN)
     });
     let mut l = loud.page();
     join_with_pin(&mut l, &d, &cid, "Lou", "");
@@ -430,6 +746,7 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
 
 #[test]
 fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recording() {
+    let _turn = browser::turn();
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
     let cid = api.running_conference(
@@ -494,6 +811,7 @@ fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recordin
 
 #[test]
 fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_people() {
+    let _turn = browser::turn();
     let tmp = tempfile::tempdir().unwrap();
     let (d, api) = start(&tmp.path().join("data"), "");
     let cid = api.running_conference(
@@ -537,6 +855,12 @@ fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_p
             == false)
             .then_some(())
     });
+    // Her list says so too (the roster comes apart from the media).
+    m.wait(
+        Duration::from_secs(20),
+        "Gus off the podium in Mona's list",
+        |p| (roster_entry(p, "Gus")["podium"] == false).then_some(()),
+    );
     // A participant may not move anyone.
     g.eval("window.dais.send({type: 'podium', id: window.dais.state.participantId, on: true})");
     g.wait(Duration::from_secs(10), "the refusal", |p| {

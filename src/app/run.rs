@@ -185,6 +185,7 @@ async fn supervise(
             video_slots: settings.conference.video_slots as usize,
             audio_slots: settings.conference.audio_slots as usize,
             jitter_ms: settings.conference.jitter_ms,
+            induced_loss_permille: settings.conference.induced_loss_permille,
         },
     );
 

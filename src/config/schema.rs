@@ -541,6 +541,10 @@ pub struct ConferenceSettings {
     pub audio_slots: u32,
     /// The receive jitter buffer, in milliseconds.
     pub jitter_ms: u32,
+    /// Packets of each participant's connection the server drops on
+    /// purpose, in and out, per thousand: to try how rooms and guests
+    /// cope with a lossy network. 0 in service.
+    pub induced_loss_permille: u32,
     /// Smart meeting: continuous voice before someone takes the podium.
     pub smart_attack_ms: u32,
     /// Smart meeting: silence before a speaker gives up the podium.
@@ -563,6 +567,7 @@ impl Default for ConferenceSettings {
             video_slots: 9,
             audio_slots: 3,
             jitter_ms: 40,
+            induced_loss_permille: 0,
             smart_attack_ms: 800,
             smart_release_seconds: 10,
             answer_invitations: true,
@@ -1047,6 +1052,12 @@ impl Settings {
                 format!("0 to 1000, got {}", cs.jitter_ms),
             );
         }
+        if cs.induced_loss_permille > 200 {
+            bad(
+                "conference.induced_loss_permille",
+                format!("0 to 200, got {}", cs.induced_loss_permille),
+            );
+        }
         if !(100..=10_000).contains(&cs.smart_attack_ms) {
             bad(
                 "conference.smart_attack_ms",
@@ -1364,6 +1375,7 @@ mod tests {
         s.microphone.rate = 12_345;
         s.speaker.deadline_ms = 5000;
         s.media.tile_fit = "stretch".into();
+        s.conference.induced_loss_permille = 201;
         let keys: Vec<_> = s.validate().into_iter().map(|i| i.key).collect();
         assert_eq!(
             keys,
@@ -1371,7 +1383,8 @@ mod tests {
                 "camera.framerate",
                 "microphone.rate",
                 "speaker.deadline_ms",
-                "media.tile_fit"
+                "media.tile_fit",
+                "conference.induced_loss_permille"
             ]
         );
     }

@@ -107,6 +107,7 @@ async fn status(State(app): State<App>) -> Response {
             "lateTracks": s.late_tracks.load(Ordering::Relaxed),
             "remoteRepair": s.repair_counts(),
             "sendVideo": s.send_video.lock().map(|m| m.clone()).unwrap_or_default(),
+            "displayTiles": s.display_tiles.lock().map(|t| t.clone()).unwrap_or_default(),
         })
     });
     let panel = sh.panel_stats.get().map(|p| {
@@ -151,6 +152,7 @@ async fn status(State(app): State<App>) -> Response {
         "panel": panel,
         "conferenceMedia": sh.sfu.stats(),
         "conferenceTracks": sh.sfu.track_stats(),
+        "conferencePeers": sh.sfu.peer_stats(),
         "process": process,
     }))
     .into_response()
@@ -278,6 +280,30 @@ async fn metrics(State(app): State<App>) -> Response {
         "counter",
         sfu.keyframe_requests,
     );
+    for (name, help, value) in [
+        (
+            "dais_conference_media_nacks_sent_total",
+            "Retransmissions the embedded server asked of participants.",
+            sfu.repair.nacks_sent,
+        ),
+        (
+            "dais_conference_media_nacks_answered_total",
+            "Of those, retransmissions that arrived in time.",
+            sfu.repair.nacks_answered,
+        ),
+        (
+            "dais_conference_media_nacks_received_total",
+            "Retransmissions participants asked of the embedded server.",
+            sfu.repair.nacks_received,
+        ),
+        (
+            "dais_conference_media_retransmitted_packets_total",
+            "Packets the embedded server sent again.",
+            sfu.repair.retransmitted,
+        ),
+    ] {
+        gauge(name, help, "counter", value);
+    }
     gauge(
         "dais_conference_media_malformed_packets_total",
         "Received RTP packets the embedded server could not parse.",

@@ -98,6 +98,38 @@ impl SendScale {
         }
     }
 
+    /// The camera gives `picture` (width, height): the steps are taken
+    /// from it as it fits in the configured size at its own shape. A
+    /// camera smaller than that is sent as it is, not enlarged, so steps
+    /// of the configured size would change nothing for several windows.
+    /// Returns the size to send now when that changes while stepped down.
+    pub fn picture(&mut self, picture: (u32, u32)) -> Option<(u32, u32)> {
+        let (cw, ch) = (self.counts.configured_width, self.counts.configured_height);
+        if picture.0 == 0 || picture.1 == 0 || cw == 0 || ch == 0 {
+            return None;
+        }
+        let (pw, ph) = (u64::from(picture.0), u64::from(picture.1));
+        // The largest size of the picture's shape inside the configured
+        // box, and never larger than the picture.
+        let (w, h) = if pw * u64::from(ch) > u64::from(cw) * ph {
+            (u64::from(cw), u64::from(cw) * ph / pw)
+        } else {
+            (u64::from(ch) * pw / ph, u64::from(ch))
+        };
+        let (w, h) = (w.min(pw).max(2) as u32 & !1, h.min(ph).max(2) as u32 & !1);
+        if (w, h) == self.full {
+            return None;
+        }
+        self.full = (w, h);
+        while self.step > 0 && !can_step(self.full, self.step) {
+            self.step -= 1;
+        }
+        let now = self.size();
+        self.counts.width = now.0;
+        self.counts.height = now.1;
+        (self.step > 0).then_some(now)
+    }
+
     /// The size to send now.
     pub fn size(&self) -> (u32, u32) {
         size_at(self.full, self.step)
@@ -346,5 +378,23 @@ mod tests {
                 if take { s.taken(); }
             }
         }
+    }
+
+    #[test]
+    fn a_camera_smaller_than_the_send_size_is_stepped_from_its_own_size() {
+        let mut s = SendScale::new((1280, 720));
+        // A 4:3 camera of 320x240: sent as it is, and steps start there.
+        assert_eq!(s.picture((320, 240)), None);
+        assert_eq!(s.size(), (320, 240));
+        assert_eq!((s.counts().width, s.counts().configured_width), (320, 1280));
+        // A 1080p camera fits the configured 720p box.
+        assert_eq!(s.picture((1920, 1080)), None);
+        assert_eq!(s.size(), (1280, 720));
+        // A 4:3 camera larger than the box keeps its shape inside it.
+        s.picture((1280, 960));
+        assert_eq!(s.size(), (960, 720));
+        // Nonsense sizes change nothing.
+        assert_eq!(s.picture((0, 240)), None);
+        assert_eq!(s.size(), (960, 720));
     }
 }

@@ -61,6 +61,7 @@ pub mod webrtc;
 pub use build::{camera_source, display_sink, speaker_sink};
 pub use engine::{MediaHandle, spawn};
 pub use room::{FrameCallback, RgbFrame, RoomConfig, RoomStats};
+pub use tiles::ShownTile;
 
 use serde::Serialize;
 

@@ -33,7 +33,7 @@ use super::catchup::{Adjust, Catchup, MAX_DELAY};
 use super::layout::{Fit, Layout, Tile};
 use super::repair::{RepairCounts, TrackRepair};
 use super::threads::ThreadRoles;
-use super::tiles::{TileEntry, Tiles, new_crop, picture_of, watch_picture};
+use super::tiles::{ShownTile, TileEntry, Tiles, new_crop, picture_of, watch_picture};
 use crate::config::{
     CameraSettings, DisplaySettings, MediaSettings, MicrophoneSettings, SpeakerSettings,
 };
@@ -110,6 +110,8 @@ pub struct RoomStats {
     /// Steps of sent pictures down and up since the start.
     pub send_steps_down: AtomicU64,
     pub send_steps_up: AtomicU64,
+    /// The pictures on the room display and where ([`Tiles::apply`]).
+    pub display_tiles: Arc<Mutex<Vec<ShownTile>>>,
 }
 
 impl RoomStats {
@@ -598,6 +600,7 @@ impl Room {
                 crop: self_crop.clone(),
             }],
             pictures: HashMap::new(),
+            shown: stats.display_tiles.clone(),
         }));
         watch_picture(&tiles, &self_crop);
         let active = (config.camera_target.clone(), config.camera.clone());

@@ -28,6 +28,31 @@ pub(super) struct Tiles {
     /// The size of the pictures arriving at each crop, by the crop's
     /// (unique) name.
     pub(super) pictures: HashMap<String, Picture>,
+    /// Where [`Tiles::apply`] last put each picture, for `/status`.
+    pub(super) shown: Arc<Mutex<Vec<ShownTile>>>,
+}
+
+/// A picture as the room display shows it: whose, where, and what of it.
+/// A room controller reads who is on screen where; a test reads a
+/// picture back out of a snapshot of the display.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShownTile {
+    /// `self` for the room's camera, else the far-end track or source id.
+    pub id: String,
+    pub content: bool,
+    /// Where the picture is drawn on the display (inside its tile).
+    pub x: i32,
+    pub y: i32,
+    pub width: i32,
+    pub height: i32,
+    /// The size of the picture that arrives, before any crop; `None`
+    /// until its first picture.
+    pub picture_width: Option<i32>,
+    pub picture_height: Option<i32>,
+    /// Pixels of that picture cut off to fill the tile: left, right, top,
+    /// bottom.
+    pub crop: [i32; 4],
 }
 
 /// A picture on the display: its compositor pad, and the `videocrop` in
@@ -98,6 +123,7 @@ impl Tiles {
         } else {
             self.placements()
         };
+        let mut shown = Vec::with_capacity(placed.len());
         for e in &self.entries {
             let Some(p) = placed.iter().find(|p| p.id == e.tile.id) else {
                 e.pad.set_property("alpha", 0.0f64);
@@ -108,13 +134,25 @@ impl Tiles {
             } else {
                 self.fit
             };
-            let f = match self.pictures.get(e.crop.name().as_str()) {
+            let picture = self.pictures.get(e.crop.name().as_str());
+            let f = match picture {
                 Some(pic) => fit(*pic, p.rect, how),
                 None => Fitted {
                     dst: p.rect,
                     crop: [0; 4],
                 },
             };
+            shown.push(ShownTile {
+                id: e.tile.id.clone(),
+                content: e.tile.content,
+                x: f.dst.x,
+                y: f.dst.y,
+                width: f.dst.w,
+                height: f.dst.h,
+                picture_width: picture.map(|p| p.width),
+                picture_height: picture.map(|p| p.height),
+                crop: f.crop,
+            });
             for (name, v) in ["left", "right", "top", "bottom"].into_iter().zip(f.crop) {
                 if e.crop.property::<i32>(name) != v {
                     e.crop.set_property(name, v);
@@ -126,6 +164,9 @@ impl Tiles {
             e.pad.set_property("height", f.dst.h);
             e.pad.set_property("zorder", p.zorder);
             e.pad.set_property("alpha", 1.0f64);
+        }
+        if let Ok(mut s) = self.shown.lock() {
+            *s = shown;
         }
     }
 }

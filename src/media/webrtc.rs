@@ -25,7 +25,9 @@ use super::repair::TrackRepair;
 use super::room::{Room, audio_caps, link_pads};
 use crate::config::VideoCodec;
 
+mod colours;
 mod send;
+use colours::vp8_colours;
 
 /// The RFC 6464 audio level extension, as a conference server offers it.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -522,7 +524,7 @@ impl Session {
             ("video", "VP8") => (
                 vec![
                     repairing_depayloader("rtpvp8depay", n)?,
-                    clean_decoder("vp8dec", n)?,
+                    vp8_colours(clean_decoder("vp8dec", n)?),
                 ],
                 TrackKind::Video,
             ),

@@ -93,6 +93,16 @@ impl SeqLoss {
     }
 }
 
+/// Loss made on purpose (`conference.induced_loss_permille`): which of a
+/// connection's packets the server drops, in or out, to try how rooms and
+/// guests cope with a lossy network. Packet `n` of a direction is dropped
+/// when a fixed scramble of `n` falls below the share: spread out, not in
+/// bursts, and the same packets every run.
+pub fn induced_drop(n: u64, permille: u32) -> bool {
+    let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    x % 1000 < u64::from(permille.min(1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +163,29 @@ mod tests {
         fn any_numbers_are_counted_without_panic(seqs in proptest::collection::vec(0u16.., 0..500)) {
             let l = feed(seqs.iter().copied());
             proptest::prop_assert_eq!(l.received() as usize, seqs.len());
+        }
+    }
+
+    #[test]
+    fn induced_loss_drops_its_share_spread_out() {
+        for permille in [0u32, 10, 20, 200, 1000] {
+            let dropped: Vec<u64> = (0..100_000u64)
+                .filter(|n| induced_drop(*n, permille))
+                .collect();
+            let share = dropped.len() as f64 / 100_000.0 * 1000.0;
+            assert!(
+                (share - f64::from(permille)).abs() <= f64::from(permille) * 0.1 + 0.5,
+                "{permille}‰ dropped {share:.1}‰"
+            );
+            if (1..=20).contains(&permille) {
+                // Seldom two in a row at a few per cent: a loss is mostly
+                // one packet for the receiver to ask again.
+                let runs = dropped.windows(2).filter(|w| w[1] == w[0] + 1).count();
+                assert!(
+                    runs * 20 <= dropped.len(),
+                    "{permille}‰: {runs} back-to-back drops"
+                );
+            }
         }
     }
 }

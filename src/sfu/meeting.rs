@@ -17,7 +17,7 @@ use gst::prelude::*;
 use tokio::sync::mpsc;
 
 use super::loss::{SeqLoss, TrackLoss};
-use super::peer::{AUDIO_LEVEL_EXT, Hub, OutKind, Peer, PeerEvent, Shape, Track};
+use super::peer::{AUDIO_LEVEL_EXT, Hub, OutKind, Peer, PeerEvent, PeerRepair, Shape, Track};
 use super::route::{self, Limits, Party};
 use super::signal::TrackInfo;
 use super::slot::{Forward, Kind, Slot};
@@ -51,6 +51,8 @@ pub struct Counters {
     pub keyframe_requests: AtomicU64,
     /// Packets missing from the tracks of participants who have left.
     pub lost_gone: AtomicU64,
+    /// The repairs of connections that have closed.
+    pub repair_gone: Mutex<PeerRepair>,
 }
 
 /// One participant's source tracks as the server received them.
@@ -82,6 +84,15 @@ pub struct TrackStat {
     pub track: &'static str,
     #[serde(flatten)]
     pub loss: TrackLoss,
+}
+
+/// A participant's connection's repairs, for `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PeerStat {
+    pub conference: u64,
+    pub member: String,
+    #[serde(flatten)]
+    pub repair: PeerRepair,
 }
 
 struct Sub {
@@ -186,7 +197,7 @@ impl Meeting {
             shape,
             self.hub(),
             events.clone(),
-            self.config.jitter_ms,
+            self.config,
         )
         .map_err(|e| SfuError::Media(e.to_string()))?;
         let slots = peer
@@ -241,6 +252,7 @@ impl Meeting {
             old
         };
         if let Some(sub) = old {
+            self.keep_repairs(&sub.peer);
             sub.peer.close();
             tracing::info!(conference = self.key, %member, "media peer detached");
         }
@@ -268,6 +280,35 @@ impl Meeting {
             }
         }
         out.sort_by(|a, b| (&a.member, a.track).cmp(&(&b.member, b.track)));
+        out
+    }
+
+    /// Adds a closing connection's repairs to the totals of those gone,
+    /// so that `/metrics` never goes down.
+    fn keep_repairs(&self, peer: &Peer) {
+        let r = peer.repair();
+        if let Ok(mut g) = self.counters.repair_gone.lock() {
+            g.add(&r);
+        }
+    }
+
+    /// Each participant's connection's repairs, by member.
+    pub fn peer_repairs(&self) -> Vec<PeerStat> {
+        let peers: Vec<(String, Arc<Peer>)> = self
+            .lock()
+            .subs
+            .iter()
+            .map(|(m, s)| (m.clone(), s.peer.clone()))
+            .collect();
+        let mut out: Vec<PeerStat> = peers
+            .into_iter()
+            .map(|(member, peer)| PeerStat {
+                conference: self.key,
+                member,
+                repair: peer.repair(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.member.cmp(&b.member));
         out
     }
 
@@ -560,6 +601,7 @@ impl Meeting {
             st.subs.drain().map(|(_, s)| s).collect()
         };
         for s in subs {
+            self.keep_repairs(&s.peer);
             s.peer.close();
         }
         if let Ok(mut m) = self.music.lock() {

@@ -62,6 +62,9 @@ pub struct SfuConfig {
     pub audio_slots: usize,
     /// The receive jitter buffer, in milliseconds.
     pub jitter_ms: u32,
+    /// Packets dropped on purpose in and out of each participant's
+    /// connection, per thousand ([`loss::induced_drop`]); 0 in service.
+    pub induced_loss_permille: u32,
 }
 
 impl Default for SfuConfig {
@@ -70,6 +73,7 @@ impl Default for SfuConfig {
             video_slots: 9,
             audio_slots: 3,
             jitter_ms: 40,
+            induced_loss_permille: 0,
         }
     }
 }
@@ -88,6 +92,10 @@ pub struct SfuStats {
     pub lost_packets: u64,
     /// Keyframes asked of participants.
     pub keyframe_requests: u64,
+    /// Retransmissions asked and made on participants' connections, both
+    /// ways (closed ones included).
+    #[serde(flatten)]
+    pub repair: peer::PeerRepair,
 }
 
 /// The conferences' media. Cheap to clone.
@@ -211,6 +219,15 @@ impl Sfu {
                     .map(|t| t.loss.packets_lost)
                     .sum::<u64>(),
             keyframe_requests: c.keyframe_requests.load(Ordering::Relaxed),
+            repair: {
+                let mut r = c.repair_gone.lock().map(|g| *g).unwrap_or_default();
+                for m in m.values() {
+                    for p in m.peer_repairs() {
+                        r.add(&p.repair);
+                    }
+                }
+                r
+            },
         }
     }
 
@@ -219,6 +236,14 @@ impl Sfu {
         self.meetings()
             .values()
             .flat_map(|m| m.track_stats())
+            .collect()
+    }
+
+    /// Every participant's connection's repairs (NACKs both ways).
+    pub fn peer_stats(&self) -> Vec<meeting::PeerStat> {
+        self.meetings()
+            .values()
+            .flat_map(|m| m.peer_repairs())
             .collect()
     }
 

@@ -21,8 +21,33 @@ use std::sync::{Arc, Mutex, Weak};
 use gst::prelude::*;
 use tokio::sync::mpsc;
 
+use super::SfuConfig;
+use super::loss::induced_drop;
 use crate::media::MediaError;
 use crate::media::webrtc::{Signal, parse_sdp, promise, random_ssrc};
+
+/// A participant's connection's repairs ([`Peer::repair`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerRepair {
+    /// Retransmissions the server asked of the participant.
+    pub nacks_sent: u64,
+    /// Of those, how many arrived in time.
+    pub nacks_answered: u64,
+    /// Retransmissions the participant asked of the server.
+    pub nacks_received: u64,
+    /// Packets the server sent again.
+    pub retransmitted: u64,
+}
+
+impl PeerRepair {
+    pub fn add(&mut self, o: &PeerRepair) {
+        self.nacks_sent += o.nacks_sent;
+        self.nacks_answered += o.nacks_answered;
+        self.nacks_received += o.nacks_received;
+        self.retransmitted += o.retransmitted;
+    }
+}
 
 /// A stream a participant sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,13 +210,16 @@ impl Peer {
         shape: Shape,
         hub: Weak<dyn Hub>,
         events: mpsc::UnboundedSender<PeerEvent>,
-        jitter_ms: u32,
+        config: SfuConfig,
     ) -> Result<Arc<Self>, MediaError> {
         let created = std::time::Instant::now();
         let bin = gst::Bin::builder().name(format!("peer-{n}")).build();
         let webrtc = crate::media::build::make("webrtcbin", "webrtc")?;
         webrtc.set_property_from_str("bundle-policy", "max-bundle");
-        webrtc.set_property("latency", jitter_ms);
+        webrtc.set_property("latency", config.jitter_ms);
+        if config.induced_loss_permille > 0 {
+            induce_loss(&bin, config.induced_loss_permille);
+        }
         bin.add(&webrtc).map_err(|_| MediaError::link("peer"))?;
         pipeline.add(&bin).map_err(|_| MediaError::link("peer"))?;
 
@@ -519,6 +547,35 @@ impl Peer {
     }
 
     /// Leaves the pipeline; every element reaches `Null`.
+    /// What this connection repaired: the NACKs the server sent its
+    /// participant for lost packets and how many of those came back in
+    /// time (its jitter buffers), and the NACKs the participant sent for
+    /// what the server forwarded and the packets sent again (its
+    /// retransmission senders).
+    pub fn repair(&self) -> PeerRepair {
+        let mut r = PeerRepair::default();
+        let Some(bin) = self.webrtc.downcast_ref::<gst::Bin>() else {
+            return r;
+        };
+        let mut it = bin.iterate_recurse();
+        while let Ok(Some(e)) = it.next() {
+            match e.factory().map(|f| f.name().to_string()).as_deref() {
+                Some("rtpjitterbuffer") => {
+                    let st = e.property::<gst::Structure>("stats");
+                    let get = |k: &str| st.get::<u64>(k).unwrap_or(0);
+                    r.nacks_sent += get("rtx-count");
+                    r.nacks_answered += get("rtx-success-count");
+                }
+                Some("rtprtxsend") => {
+                    r.nacks_received += u64::from(e.property::<u32>("num-rtx-requests"));
+                    r.retransmitted += u64::from(e.property::<u32>("num-rtx-packets"));
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
@@ -535,4 +592,47 @@ impl Drop for Peer {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Drops `permille` of the packets that reach the peer's connection from
+/// its participant and that leave for it, encrypted, where the network
+/// would lose them (`conference.induced_loss_permille`): ICE's source and
+/// sink, made inside webrtcbin once it sets up its transport.
+fn induce_loss(bin: &gst::Bin, permille: u32) {
+    bin.connect("deep-element-added", false, move |args| {
+        let element = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
+        let factory = element.factory().map(|f| f.name().to_string());
+        let pad = match factory.as_deref() {
+            Some("nicesrc") => element.static_pad("src"),
+            Some("nicesink") => element.static_pad("sink"),
+            _ => None,
+        };
+        if let Some(pad) = pad {
+            let n = std::sync::atomic::AtomicU64::new(0);
+            let next = move || n.fetch_add(1, Ordering::Relaxed);
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| match &mut info.data {
+                    Some(gst::PadProbeData::Buffer(_)) => {
+                        if induced_drop(next(), permille) {
+                            gst::PadProbeReturn::Drop
+                        } else {
+                            gst::PadProbeReturn::Ok
+                        }
+                    }
+                    Some(gst::PadProbeData::BufferList(list)) => {
+                        let list = list.make_mut();
+                        for i in (0..list.len()).rev() {
+                            if induced_drop(next(), permille) {
+                                list.remove(i..i + 1);
+                            }
+                        }
+                        gst::PadProbeReturn::Ok
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                },
+            );
+        }
+        None
+    });
 }

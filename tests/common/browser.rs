@@ -1,7 +1,8 @@
 //! A real browser for web-client tests: Debian's Chromium, headless, with a
-//! fake camera and microphone fed from files this helper writes (a solid
-//! colour and a sine tone, so a test can tell whose picture and sound
-//! arrived), driven over the DevTools protocol on a WebSocket.
+//! fake camera and microphone fed from files this helper writes (dais's
+//! test card or a solid colour, and a sine tone, so a test can tell whose
+//! picture and sound arrived and whether the picture is whole), driven
+//! over the DevTools protocol on a WebSocket.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -18,11 +19,21 @@ use tungstenite::{Message, WebSocket};
 /// Where Debian installs Chromium (`/usr/bin/chromium` is a shell wrapper).
 const CHROMIUM: &[&str] = &["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
 
+/// The size of a browser's fake camera picture.
+pub const CAMERA: (u32, u32) = (320, 240);
+/// Frames in a browser's test card file (four seconds at 15 a second;
+/// Chromium plays it in a loop).
+pub const CARD_FRAMES: u16 = 60;
+
 /// What a browser's fake devices capture.
 #[derive(Debug, Clone, Copy)]
 pub struct Fake {
-    /// The camera's picture, one solid colour (RGB).
+    /// The camera's picture, one solid colour (RGB), unless `card`.
     pub colour: (u8, u8, u8),
+    /// The camera shows dais's test card, frames `card` to
+    /// `card + CARD_FRAMES - 1` over and over: the range tells whose
+    /// picture it is, the card whether it arrived whole.
+    pub card: Option<u16>,
     /// The microphone's sine tone (Hz) and amplitude (0 to 1; 0 is silence).
     pub tone_hz: f64,
     pub amplitude: f64,
@@ -32,14 +43,55 @@ impl Fake {
     pub fn new(colour: (u8, u8, u8)) -> Self {
         Fake {
             colour,
+            card: None,
             tone_hz: 660.0,
             amplitude: 0.3,
+        }
+    }
+
+    /// A camera showing the test card from frame `first` on.
+    pub fn card(first: u16) -> Self {
+        Fake {
+            card: Some(first),
+            ..Fake::new((0, 0, 0))
         }
     }
 
     pub fn silent(mut self) -> Self {
         self.amplitude = 0.0;
         self
+    }
+}
+
+/// How many tests of a file drive browsers at once. Each brings its own
+/// dais and one to three Chromiums; all seven of a file at once on a
+/// 2-core machine froze pictures for seconds and let a roster update
+/// trail its media, failing checks that hold with fewer.
+const AT_ONCE: usize = 2;
+
+static RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A test's turn to drive browsers: taken at its start, given back when
+/// it ends (also when it fails).
+pub struct Turn(());
+
+/// Waits until fewer than [`AT_ONCE`] tests drive browsers, then takes a
+/// turn.
+pub fn turn() -> Turn {
+    let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    while *n >= AT_ONCE {
+        n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());
+    }
+    *n += 1;
+    Turn(())
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        FREED.notify_one();
     }
 }
 
@@ -54,7 +106,10 @@ impl Browser {
         let dir = tempfile::tempdir().expect("browser dir");
         let video = dir.path().join("camera.y4m");
         let audio = dir.path().join("mic.wav");
-        write_y4m(&video, fake.colour);
+        match fake.card {
+            Some(first) => write_card_y4m(&video, first),
+            None => write_y4m(&video, fake.colour),
+        }
         write_wav(&audio, fake.tone_hz, fake.amplitude);
         let profile = dir.path().join("profile");
         let exe = CHROMIUM
@@ -202,6 +257,18 @@ impl Page {
         self.eval("window.dais.stats().then(s => s.video)")
     }
 
+    /// The picture a received video track shows now, at the size it
+    /// arrives: (width, height, RGBA).
+    pub fn picture(&mut self, mid: &str) -> Option<(u32, u32, Vec<u8>)> {
+        use base64::Engine as _;
+        let v = self.eval(&format!("window.dais.picture({mid:?})"));
+        let (w, h) = (v["width"].as_u64()? as u32, v["height"].as_u64()? as u32);
+        let rgba = base64::engine::general_purpose::STANDARD
+            .decode(v["rgba"].as_str()?)
+            .ok()?;
+        (rgba.len() == w as usize * h as usize * 4).then_some((w, h, rgba))
+    }
+
     /// Polls `f` until it gives a value; panics with the client's state if
     /// it never does.
     pub fn wait<T>(
@@ -243,6 +310,52 @@ fn write_y4m(path: &PathBuf, (r, g, b): (u8, u8, u8)) {
         f.write_all(&vec![y; w * h]).unwrap();
         f.write_all(&vec![u; w * h / 4]).unwrap();
         f.write_all(&vec![v; w * h / 4]).unwrap();
+    }
+}
+
+/// Frames `first` to `first + CARD_FRAMES - 1` of dais's test card at
+/// [`CAMERA`] size, 15 a second, as I420 YUV4MPEG2 (BT.601, limited range,
+/// as for [`write_y4m`]).
+fn write_card_y4m(path: &PathBuf, first: u16) {
+    let (w, h) = (CAMERA.0 as usize, CAMERA.1 as usize);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg").unwrap();
+    for i in 0..CARD_FRAMES {
+        let rgba =
+            dais::media::testcard::draw(u32::from(first.wrapping_add(i)), w as u32, h as u32);
+        let px = |x: usize, y: usize| {
+            let p = (y * w + x) * 4;
+            (
+                f64::from(rgba[p]),
+                f64::from(rgba[p + 1]),
+                f64::from(rgba[p + 2]),
+            )
+        };
+        let mut y_plane = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                let (r, g, b) = px(x, y);
+                y_plane.push((16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8);
+            }
+        }
+        let (mut u_plane, mut v_plane) = (vec![], vec![]);
+        for y in (0..h).step_by(2) {
+            for x in (0..w).step_by(2) {
+                let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (pr, pg, pb) = px(x + dx, y + dy);
+                    r += pr / 4.0;
+                    g += pg / 4.0;
+                    b += pb / 4.0;
+                }
+                u_plane.push((128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8);
+                v_plane.push((128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8);
+            }
+        }
+        f.write_all(b"FRAME\n").unwrap();
+        f.write_all(&y_plane).unwrap();
+        f.write_all(&u_plane).unwrap();
+        f.write_all(&v_plane).unwrap();
     }
 }
 

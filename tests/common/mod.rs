@@ -485,6 +485,60 @@ pub fn display_shows(d: &Dais, colour: (u8, u8, u8)) -> bool {
     })
 }
 
+/// What each far end's tile on the room display shows of a test card
+/// sent at `sent` (width, height): the tile's id, and what its picture
+/// reads back as (`None` when its counter does not read).
+/// The picture is read where `/status` says the display draws it, and
+/// brought back to the size it arrived at. Tiles whose picture has not
+/// arrived yet are left out.
+pub fn display_cards(
+    d: &Dais,
+    sent: (u32, u32),
+) -> Vec<(String, Option<dais::media::testcard::ReadBack>)> {
+    let tiles = d.status()["preview"]["displayTiles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some((w, h, rgb)) = try_display_rgb(d) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for t in tiles.iter().filter(|t| t["id"] != "self") {
+        let n = |k: &str| t[k].as_i64().and_then(|v| u32::try_from(v).ok());
+        let (Some(x), Some(y), Some(tw), Some(th), Some(pw), Some(ph)) = (
+            n("x"),
+            n("y"),
+            n("width"),
+            n("height"),
+            n("pictureWidth"),
+            n("pictureHeight"),
+        ) else {
+            continue;
+        };
+        assert_eq!(
+            t["crop"],
+            serde_json::json!([0, 0, 0, 0]),
+            "letterboxed: {t}"
+        );
+        let (x, y) = (x as usize, y as usize);
+        let (tw, th) = (tw as usize, th as usize);
+        if tw == 0 || th == 0 || x + tw > w || y + th > h {
+            continue;
+        }
+        let mut region = Vec::with_capacity(tw * th * 4);
+        for row in y..y + th {
+            for p in rgb[(row * w + x) * 3..(row * w + x + tw) * 3].chunks_exact(3) {
+                region.extend_from_slice(&[p[0], p[1], p[2], 255]);
+            }
+        }
+        let pic =
+            dais::media::testcard::resample(&region, tw as u32, th as u32, tw as u32 * 4, pw, ph);
+        let read = dais::media::testcard::read_back(&pic, pw, ph, pw * 4, sent);
+        out.push((t["id"].as_str().unwrap_or_default().to_string(), read));
+    }
+    out
+}
+
 /// Whether two colours are within `tol` on every channel.
 pub fn near(a: (u8, u8, u8), b: (u8, u8, u8), tol: i32) -> bool {
     (a.0 as i32 - b.0 as i32).abs() <= tol

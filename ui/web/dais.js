@@ -470,34 +470,74 @@
     const report = await pc.getStats();
     report.forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
-      const entry = { framesDecoded: r.framesDecoded || 0, packets: r.packetsReceived || 0, width: r.frameWidth || 0 };
+      const entry = {
+        framesDecoded: r.framesDecoded || 0, packets: r.packetsReceived || 0,
+        width: r.frameWidth || 0, height: r.frameHeight || 0,
+        // What went wrong on the way here and what was asked again.
+        lost: r.packetsLost || 0, nacks: r.nackCount || 0, plis: r.pliCount || 0,
+        freezes: r.freezeCount || 0, frozenMs: Math.round((r.totalFreezesDuration || 0) * 1000),
+      };
       if (r.kind === 'video') out.video[r.mid] = entry;
       else out.audio[r.mid] = { packets: r.packetsReceived || 0, energy: r.totalAudioEnergy || 0 };
     });
     return out;
   }
 
-  // Average colour of a received tile's frame, to tell whose video it is.
-  function colour(mid) {
+  // A received tile's frame drawn at w x h (its own size when not given),
+  // as canvas pixels; null before its first frame.
+  function frame(mid, w, h) {
     const m = media[mid];
     if (!m || m.kind !== 'video') return null;
     const v = m.el.querySelector('video');
     if (!v || !v.videoWidth) return null;
     const c = document.createElement('canvas');
-    c.width = 16; c.height = 16;
+    c.width = w || v.videoWidth; c.height = h || v.videoHeight;
     const g = c.getContext('2d');
-    g.drawImage(v, 0, 0, 16, 16);
-    const d = g.getImageData(0, 0, 16, 16).data;
+    g.drawImage(v, 0, 0, c.width, c.height);
+    return g.getImageData(0, 0, c.width, c.height);
+  }
+
+  // Average colour of a received tile's frame, to tell whose video it is.
+  function colour(mid) {
+    const f = frame(mid, 16, 16);
+    if (!f) return null;
+    const d = f.data;
     let r = 0, gg = 0, b = 0;
     for (let i = 0; i < d.length; i += 4) { r += d[i]; gg += d[i + 1]; b += d[i + 2]; }
     const n = d.length / 4;
     return [Math.round(r / n), Math.round(gg / n), Math.round(b / n)];
   }
 
+  // A received tile's frame as it arrives (its own size), RGBA in base64:
+  // tests read the test card back out of it.
+  function picture(mid) {
+    const f = frame(mid);
+    if (!f) return null;
+    const d = f.data;
+    let bin = '';
+    for (let i = 0; i < d.length; i += 0x8000) bin += String.fromCharCode.apply(null, d.subarray(i, i + 0x8000));
+    return { width: f.width, height: f.height, rgba: btoa(bin) };
+  }
+
+  // Sends the camera at 1/factor of its size, as a browser does by itself
+  // under load; true once the sender took it.
+  async function scaleCamera(factor) {
+    const track = local && local.getVideoTracks()[0];
+    const sender = pc && track && pc.getSenders().find((x) => x.track === track);
+    if (!sender) return false;
+    const p = sender.getParameters();
+    if (!p.encodings || !p.encodings.length) return false;
+    p.encodings[0].scaleResolutionDownBy = factor;
+    await sender.setParameters(p);
+    return true;
+  }
+
   window.dais = {
     state,
     stats,
     colour,
+    picture,
+    scaleCamera,
     // RMS of what each received audio track plays now (0 to 1).
     levels() {
       const out = {};

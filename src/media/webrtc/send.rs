@@ -133,6 +133,23 @@ impl Session {
         };
         let filter = caps.downgrade();
         let framerate = opts.framerate;
+        // The camera's size, as its caps reach the queue: steps are taken
+        // from it when it is smaller than the configured size.
+        let sized = scale.clone();
+        let resize = caps.downgrade();
+        sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && let gst::EventView::Caps(c) = ev.view()
+                && let Some(st) = c.caps().structure(0)
+                && let (Ok(w), Ok(h)) = (st.get::<i32>("width"), st.get::<i32>("height"))
+                && let Ok(mut s) = sized.lock()
+                && let Some((w, h)) = s.picture((w.max(0) as u32, h.max(0) as u32))
+                && let Some(f) = resize.upgrade()
+            {
+                f.set_property("caps", send_caps(w, h, framerate));
+            }
+            gst::PadProbeReturn::Ok
+        });
         let counting = scale.clone();
         sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             let Ok(mut s) = counting.lock() else {
@@ -315,14 +332,22 @@ impl Session {
 /// The shortest time between two keyframes made on request.
 const KEYFRAME_INTERVAL: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
-/// The raw picture a sender encodes: `width`x`height` at most at
-/// `framerate` (a slower camera is sent as it comes: videorate only drops
-/// frames, never invents them).
-fn send_caps(width: u32, height: u32, framerate: u32) -> gst::Caps {
+/// The raw picture a sender encodes: at its own shape within
+/// `width`x`height`, at `framerate` at most (a slower camera is sent as it
+/// comes: videorate only drops frames, never invents them), BT.601.
+pub(super) fn send_caps(width: u32, height: u32, framerate: u32) -> gst::Caps {
     gst::Caps::builder("video/x-raw")
         .field("format", "I420")
-        .field("width", width as i32)
-        .field("height", height as i32)
+        // A box the picture fits in at its own shape (square pixels, as
+        // every far end shows them), never larger than it comes: a 4:3
+        // camera went out stretched to 16:9 at the configured size.
+        .field("width", gst::IntRange::new(16, (width as i32).max(16)))
+        .field("height", gst::IntRange::new(16, (height as i32).max(16)))
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        // What VP8 decoders assume (browsers and `vp8dec` as relabelled
+        // in `webrtc.rs`); GStreamer would pick BT.709 from 720 lines up.
+        // x264 writes it into the stream.
+        .field("colorimetry", "bt601")
         .field(
             "framerate",
             gst::FractionRange::new(
