@@ -292,6 +292,11 @@ async fn metrics(State(app): State<App>) -> Response {
             sfu.repair.nacks_answered,
         ),
         (
+            "dais_conference_media_retransmissions_received_total",
+            "Retransmitted packets that came back from participants, in time or not.",
+            sfu.repair.retransmissions_received,
+        ),
+        (
             "dais_conference_media_nacks_received_total",
             "Retransmissions participants asked of the embedded server.",
             sfu.repair.nacks_received,

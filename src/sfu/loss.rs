@@ -39,8 +39,11 @@ pub struct TrackLoss {
 }
 
 impl SeqLoss {
-    /// A packet with sequence number `seq` arrived.
-    pub fn on_packet(&mut self, seq: u16) {
+    /// A packet with sequence number `seq` arrived. Returns how many
+    /// packets it skipped past: numbers between the highest so far and
+    /// this one, never seen (0 for the next packet in order, a late one, a
+    /// duplicate or a new numbering).
+    pub fn on_packet(&mut self, seq: u16) -> u64 {
         if !self.started {
             self.started = true;
             // Far from zero, so that numbers before the first one seen
@@ -49,32 +52,35 @@ impl SeqLoss {
             self.first = (1 << 32) + u64::from(seq);
             self.highest = self.first;
             self.received = 1;
-            return;
+            return 0;
         }
         let top = self.highest as u16;
         let ahead = seq.wrapping_sub(top);
         let behind = top.wrapping_sub(seq);
+        let mut skipped = 0;
         if ahead != 0 && ahead < 0x8000 {
             if ahead > RESTART {
                 self.restart(seq);
-                return;
+                return 0;
             }
             self.highest += u64::from(ahead);
+            skipped = u64::from(ahead - 1);
         } else if behind > RESTART {
             self.restart(seq);
-            return;
+            return 0;
         } else if u64::from(behind) > self.highest - self.first {
             // Older than the first packet seen: the numbering began earlier.
             self.first = self.highest - u64::from(behind);
         }
         self.received += 1;
+        skipped
     }
 
     fn restart(&mut self, seq: u16) {
         self.lost_before += self.lost_now();
         self.received_before += self.received;
         self.started = false;
-        self.on_packet(seq);
+        let _ = self.on_packet(seq);
     }
 
     fn lost_now(&self) -> u64 {
@@ -110,9 +116,25 @@ mod tests {
     fn feed(seqs: impl IntoIterator<Item = u16>) -> SeqLoss {
         let mut l = SeqLoss::default();
         for s in seqs {
-            l.on_packet(s);
+            let _ = l.on_packet(s);
         }
         l
+    }
+
+    #[test]
+    fn each_packet_says_what_it_skipped() {
+        let skipped = |seqs: &[u16]| {
+            let mut l = SeqLoss::default();
+            seqs.iter().map(|s| l.on_packet(*s)).collect::<Vec<u64>>()
+        };
+        // 14 skips 12 and 13; 12 comes late and 14 again, skipping nothing;
+        // 40000 is a new numbering, after which 40004 skips three.
+        assert_eq!(
+            skipped(&[10, 11, 14, 12, 14, 15, 18, 40_000, 40_001, 40_004]),
+            [0, 0, 2, 0, 0, 0, 2, 0, 0, 2]
+        );
+        // Across wrap-around.
+        assert_eq!(skipped(&[65_534, 65_535, 1, 2]), [0, 0, 1, 0]);
     }
 
     #[test]
@@ -152,8 +174,10 @@ mod tests {
                 .filter(|i| *i == 0 || *i == len - 1 || drop[*i] >= 0.05)
                 .map(|i| start.wrapping_add(i as u16))
                 .collect();
-            let l = feed(kept.iter().copied());
+            let mut l = SeqLoss::default();
+            let skipped: u64 = kept.iter().map(|s| l.on_packet(*s)).sum();
             proptest::prop_assert_eq!(l.lost() as usize, len - kept.len());
+            proptest::prop_assert_eq!(skipped, l.lost());
             proptest::prop_assert_eq!(l.received() as usize, kept.len());
         }
 

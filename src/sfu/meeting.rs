@@ -626,17 +626,13 @@ impl Hub for Meeting {
         };
         let now = self.epoch.elapsed();
         let mut sends: Vec<(Arc<Peer>, usize, Vec<u8>)> = Vec::new();
+        let mut skipped = 0;
+        let mut watched = false;
         {
             let mut st = self.lock();
             if let Some(i) = slot_of(track) {
-                match st.received.get_mut(member) {
-                    Some(r) => r.loss[i].on_packet(h.seq),
-                    None => {
-                        let mut r = Received::default();
-                        r.loss[i].on_packet(h.seq);
-                        st.received.insert(member.to_string(), r);
-                    }
-                }
+                skipped =
+                    st.received.entry(member.to_string()).or_default().loss[i].on_packet(h.seq);
             }
             if track == Track::Audio {
                 let loud = rtp::audio_level(&map, &h, AUDIO_LEVEL_EXT)
@@ -648,6 +644,7 @@ impl Hub for Meeting {
             }
             let State { subs, index, .. } = &mut *st;
             if let Some(targets) = index.get(&(member.to_string(), track)) {
+                watched = !targets.is_empty();
                 for (sub, i) in targets {
                     let Some(s) = subs.get_mut(sub) else { continue };
                     if !s.peer.outs[*i].ready() {
@@ -663,6 +660,13 @@ impl Hub for Meeting {
         for (peer, i, bytes) in sends {
             peer.outs[i].push(bytes, peer.now());
             self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        // A picture packet the server's jitter buffer gave up on, of a
+        // track someone receives: every receiver misses it and the server has nothing to
+        // send again, so the publisher is asked for a keyframe at once
+        // (throttled), rather than each receiver finding out and asking.
+        if skipped > 0 && watched && track != Track::Audio {
+            self.request_keyframe(member, track, now);
         }
     }
 

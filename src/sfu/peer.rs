@@ -34,6 +34,9 @@ pub struct PeerRepair {
     pub nacks_sent: u64,
     /// Of those, how many arrived in time.
     pub nacks_answered: u64,
+    /// Retransmitted packets that came back from the participant at all,
+    /// in time or not (its retransmission receivers).
+    pub retransmissions_received: u64,
     /// Retransmissions the participant asked of the server.
     pub nacks_received: u64,
     /// Packets the server sent again.
@@ -44,6 +47,7 @@ impl PeerRepair {
     pub fn add(&mut self, o: &PeerRepair) {
         self.nacks_sent += o.nacks_sent;
         self.nacks_answered += o.nacks_answered;
+        self.retransmissions_received += o.retransmissions_received;
         self.nacks_received += o.nacks_received;
         self.retransmitted += o.retransmitted;
     }
@@ -565,6 +569,10 @@ impl Peer {
                     let get = |k: &str| st.get::<u64>(k).unwrap_or(0);
                     r.nacks_sent += get("rtx-count");
                     r.nacks_answered += get("rtx-success-count");
+                }
+                Some("rtprtxreceive") => {
+                    r.retransmissions_received +=
+                        u64::from(e.property::<u32>("num-rtx-assoc-packets"));
                 }
                 Some("rtprtxsend") => {
                     r.nacks_received += u64::from(e.property::<u32>("num-rtx-requests"));
