@@ -450,12 +450,11 @@ fn with_two_percent_lost_each_way_pictures_stay_whole_and_the_sound_goes_on() {
     // out: guest to server to room, and room to server to guest.
     let mut m = CardMeeting::start("[conference]\ninduced_loss_permille = 20\n");
     let before = browser_repairs(&mut m.page);
-    // The browser's picture of the room keeps coming back, in jerks:
-    // what the server loses on the way in it cannot get again yet, so it
-    // asks the room for a keyframe at once (frozen 2.3-4.8 s of the test
-    // in 4-6 freezes measured; 3-13 s before that request, issue 13). With
-    // a core busy it showed 2 frames in 8 s; the room's picture of the
-    // guest froze at most 1.7 s.
+    // The browser's picture of the room keeps coming back, but slowly:
+    // what the server loses on the way in it cannot get again yet, and the
+    // browser waits for a keyframe (freezes of 3-13 s in 20 s measured,
+    // issue 13). With a core busy it showed 2 frames in 8 s; the room's
+    // picture of the guest froze at most 1.7 s.
     m.browser_sees_the_room_move(12, 2);
     m.room_sees_the_guest_move(8, 4);
     // Sound goes on both ways: ten fresh readings each, all audible.
