@@ -663,9 +663,22 @@ fn in_a_video_lecture_participants_see_only_the_lecturer() {
         p.wait(Duration::from_secs(30), "admitted", |p| {
             (phase(p) == "admitted").then_some(())
         });
-        p.wait(Duration::from_secs(40), "the lecturer's picture", |p| {
-            sees(p, ROOM_RED).then_some(())
-        });
+        // A student once saw no video at all here for 40 s, under load
+        // (audio flowing, the room's track assigned): on a failure, say
+        // what the server received and sent of each participant.
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            p.wait(Duration::from_secs(40), "the lecturer's picture", |p| {
+                sees(p, ROOM_RED).then_some(())
+            })
+        }));
+        if let Err(e) = waited {
+            let st = d.status();
+            eprintln!(
+                "server tracks {}; server connections {}; conference media {}",
+                st["conferenceTracks"], st["conferencePeers"], st["conferenceMedia"]
+            );
+            std::panic::resume_unwind(e);
+        }
     }
     // The lecturer sees everyone.
     for colour in [GREEN, BLUE] {
