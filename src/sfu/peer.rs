@@ -550,7 +550,6 @@ impl Peer {
         }
     }
 
-    /// Leaves the pipeline; every element reaches `Null`.
     /// What this connection repaired: the NACKs the server sent its
     /// participant for lost packets and how many of those came back in
     /// time (its jitter buffers), and the NACKs the participant sent for
@@ -584,6 +583,7 @@ impl Peer {
         r
     }
 
+    /// Leaves the pipeline; every element reaches `Null`.
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
