@@ -539,7 +539,10 @@ pub struct ConferenceSettings {
     pub video_slots: u32,
     /// Speakers each participant hears at once.
     pub audio_slots: u32,
-    /// The receive jitter buffer, in milliseconds.
+    /// How long the server waits for a missing packet of a participant
+    /// (asking for it again meanwhile) before it gives it up, in
+    /// milliseconds. Packets in order pass at once: this costs delay only
+    /// after a loss.
     pub jitter_ms: u32,
     /// Packets of each participant's connection the server drops on
     /// purpose, in and out, per thousand: to try how rooms and guests
@@ -566,7 +569,7 @@ impl Default for ConferenceSettings {
         Self {
             video_slots: 9,
             audio_slots: 3,
-            jitter_ms: 40,
+            jitter_ms: 150,
             induced_loss_permille: 0,
             smart_attack_ms: 800,
             smart_release_seconds: 10,

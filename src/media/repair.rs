@@ -179,6 +179,37 @@ impl TrackRepair {
     }
 }
 
+/// RTCP's share of a session's bandwidth (RTP/AVPF allows one early
+/// feedback packet per regular RTCP interval; the default 5% spaced them
+/// 150-400 ms apart at 300 kbit/s, so NACKs and PLIs left too late).
+const RTCP_FRACTION: f64 = 0.2;
+
+/// Makes the feedback of every RTP session `webrtc` makes leave in time
+/// to repair a loss: measured with 2% of the packets lost on a loopback
+/// call, a retransmission came back 150-440 ms after the loss (too late
+/// for the jitter buffer) and 1-3 ms after it with this.
+///
+/// - RTCP gets [`RTCP_FRACTION`] of the bandwidth, so a NACK or PLI waits
+///   for the next early feedback slot tens of milliseconds, not hundreds.
+/// - The jitter buffers ask for a packet once it is seen missing, not
+///   also for the next one before it is due (`rtx-next-seqnum`): pictures
+///   of one or two packets come 66 ms apart, and those guesses were
+///   early NACKs that used up the early feedback slot.
+pub fn tune_feedback(webrtc: &gst::Element) {
+    let Some(bin) = webrtc.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    bin.connect("deep-element-added", false, |args| {
+        let element = args.get(2).and_then(|v| v.get::<gst::Element>().ok())?;
+        match element.factory().map(|f| f.name()).as_deref() {
+            Some("rtpsession") => element.set_property("rtcp-fraction", RTCP_FRACTION),
+            Some("rtpjitterbuffer") => element.set_property("rtx-next-seqnum", false),
+            _ => {}
+        }
+        None
+    });
+}
+
 /// The jitter buffer a webrtcbin source pad's packets come through:
 /// through ghost pads and the elements between, upstream.
 fn upstream_jitterbuffer(pad: &gst::Pad) -> Option<gst::Element> {

@@ -160,6 +160,7 @@ impl Session {
         webrtc.set_property_from_str("bundle-policy", "max-bundle");
         // Keep latency low on a LAN; NACK retransmissions still fit.
         webrtc.set_property("latency", 100u32);
+        super::repair::tune_feedback(&webrtc);
         bin.add(&webrtc).map_err(|_| MediaError::link("session"))?;
         room.pipeline
             .add(&bin)

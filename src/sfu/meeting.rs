@@ -626,10 +626,13 @@ impl Hub for Meeting {
         };
         let now = self.epoch.elapsed();
         let mut sends: Vec<(Arc<Peer>, usize, Vec<u8>)> = Vec::new();
+        let mut skipped = 0;
+        let mut watched = false;
         {
             let mut st = self.lock();
             if let Some(i) = slot_of(track) {
-                let _ = st.received.entry(member.to_string()).or_default().loss[i].on_packet(h.seq);
+                skipped =
+                    st.received.entry(member.to_string()).or_default().loss[i].on_packet(h.seq);
             }
             if track == Track::Audio {
                 let loud = rtp::audio_level(&map, &h, AUDIO_LEVEL_EXT)
@@ -641,6 +644,7 @@ impl Hub for Meeting {
             }
             let State { subs, index, .. } = &mut *st;
             if let Some(targets) = index.get(&(member.to_string(), track)) {
+                watched = !targets.is_empty();
                 for (sub, i) in targets {
                     let Some(s) = subs.get_mut(sub) else { continue };
                     if !s.peer.outs[*i].ready() {
@@ -656,6 +660,14 @@ impl Hub for Meeting {
         for (peer, i, bytes) in sends {
             peer.outs[i].push(bytes, peer.now());
             self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        // A picture packet the server's jitter buffer gave up on (asked
+        // for again in vain), of a track someone receives: every receiver
+        // misses it and the server has nothing to send again, so the
+        // publisher is asked for a keyframe at once (throttled). A browser
+        // left to find out itself waits up to 3 s before it asks.
+        if skipped > 0 && watched && track != Track::Audio {
+            self.request_keyframe(member, track, now);
         }
     }
 

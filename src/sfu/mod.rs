@@ -60,7 +60,8 @@ pub struct SfuConfig {
     pub video_slots: usize,
     /// Speakers each participant hears at once.
     pub audio_slots: usize,
-    /// The receive jitter buffer, in milliseconds.
+    /// How long a peer's jitter buffers wait for a missing packet, asking
+    /// for it again, before giving it up (ms).
     pub jitter_ms: u32,
     /// Packets dropped on purpose in and out of each participant's
     /// connection, per thousand ([`loss::induced_drop`]); 0 in service.
@@ -72,7 +73,7 @@ impl Default for SfuConfig {
         Self {
             video_slots: 9,
             audio_slots: 3,
-            jitter_ms: 40,
+            jitter_ms: 150,
             induced_loss_permille: 0,
         }
     }

@@ -221,6 +221,7 @@ impl Peer {
         let webrtc = crate::media::build::make("webrtcbin", "webrtc")?;
         webrtc.set_property_from_str("bundle-policy", "max-bundle");
         webrtc.set_property("latency", config.jitter_ms);
+        crate::media::repair::tune_feedback(&webrtc);
         if config.induced_loss_permille > 0 {
             induce_loss(&bin, config.induced_loss_permille);
         }
