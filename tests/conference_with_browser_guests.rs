@@ -1,5 +1,5 @@
 //! Conferences with real media on the room's own dais: browser guests in
-//! headless Chromium (fake camera of the test card or one colour, fake
+//! headless Chromium (a fake camera showing a test card of its own, a fake
 //! microphone tone) and the room itself join through the participants'
 //! signalling, and each side decodes the others' pictures and sound under
 //! the conference's rules.
@@ -11,18 +11,18 @@ mod common;
 use std::time::Duration;
 
 use browser::{Browser, Fake, Page};
-use common::{Api, Dais, Start, display_cards, display_shows, near};
+use common::{Api, Dais, Start, display_cards};
 use dais::media::testcard::ReadBack;
 use serde_json::{Value, json};
 
-const ROOM_RED: (u8, u8, u8) = (255, 0, 0);
-const GREEN: (u8, u8, u8) = (0, 200, 0);
-
-/// A room whose camera shows plain red, with an API client.
+/// A room whose camera shows the test card, with an API client.
 fn start(data: &std::path::Path, extra_config: &str) -> (Dais, Api) {
     start_with_camera(
         data,
-        "pattern = \"red\"\nwidth = 640\nheight = 360",
+        &format!(
+            "pattern = \"testcard\"\nwidth = {}\nheight = {}",
+            ROOM_CARD.0, ROOM_CARD.1
+        ),
         extra_config,
     )
 }
@@ -70,28 +70,31 @@ fn phase(page: &mut Page) -> String {
         .to_string()
 }
 
-/// Received video mids whose decoded picture is near `colour`.
-fn sees(page: &mut Page, colour: (u8, u8, u8)) -> bool {
-    let frames = page.frames();
-    let Some(map) = frames.as_object() else {
-        return false;
-    };
-    let mids: Vec<String> = map
+/// Whether the browser shows a picture of `whose` card: a received video
+/// that reads back as one of its frames. Where it is expected, the frame
+/// must be whole too ([`ReadBack::whole`]); where it must not be, any
+/// frame of it that reads is a leak.
+fn sees(page: &mut Page, whose: std::ops::Range<u16>) -> bool {
+    browser_cards(page, browser::CAMERA)
         .iter()
-        .filter(|(_, v)| v["framesDecoded"].as_u64().unwrap_or(0) > 0)
-        .map(|(k, _)| k.clone())
-        .collect();
-    mids.iter().any(|mid| {
-        let c = page.eval(&format!("window.dais.colour({mid:?})"));
-        c.as_array().is_some_and(|c| {
-            let c = (
-                c[0].as_u64().unwrap_or(0) as u8,
-                c[1].as_u64().unwrap_or(0) as u8,
-                c[2].as_u64().unwrap_or(0) as u8,
-            );
-            near(c, colour, 60)
-        })
-    })
+        .flatten()
+        .any(|r| whose.contains(&r.frame) && r.whole())
+}
+
+/// Whether the browser shows any frame of `whose` card at all.
+fn sees_any(page: &mut Page, whose: std::ops::Range<u16>) -> bool {
+    browser_cards(page, browser::CAMERA)
+        .iter()
+        .flatten()
+        .any(|r| whose.contains(&r.frame))
+}
+
+/// Whether the room's display shows a whole frame of `whose` card.
+fn room_sees(d: &Dais, whose: std::ops::Range<u16>) -> bool {
+    room_cards(d)
+        .iter()
+        .flatten()
+        .any(|r| whose.contains(&r.frame) && r.whole())
 }
 
 /// The loudest received audio track's RMS (0 to 1).
@@ -234,14 +237,7 @@ struct CardMeeting {
 impl CardMeeting {
     fn start(extra_config: &str) -> CardMeeting {
         let tmp = tempfile::tempdir().unwrap();
-        let (d, api) = start_with_camera(
-            &tmp.path().join("data"),
-            &format!(
-                "pattern = \"testcard\"\nwidth = {}\nheight = {}",
-                ROOM_CARD.0, ROOM_CARD.1
-            ),
-            extra_config,
-        );
+        let (d, api) = start(&tmp.path().join("data"), extra_config);
         let cid = api.running_conference(&json!({"topic": "Weekly", "owner": "room", "type": 0, "max_participants": 6, "allow_guests": true}),
         );
         // The room joins by CID from the control network.
@@ -318,6 +314,9 @@ impl CardMeeting {
 /// The room's card's frame numbers in a test, and the guest's.
 const ROOM_FRAMES: std::ops::Range<u16> = 0..GUEST_CARD;
 const GUEST_FRAMES: std::ops::Range<u16> = GUEST_CARD..GUEST_CARD + browser::CARD_FRAMES;
+/// A second guest's card, and its frame numbers.
+const OTHER_CARD: u16 = 31_000;
+const OTHER_FRAMES: std::ops::Range<u16> = OTHER_CARD..OTHER_CARD + browser::CARD_FRAMES;
 
 #[test]
 fn a_guest_from_the_web_link_and_the_room_see_and_hear_each_other() {
@@ -511,8 +510,6 @@ fn with_two_percent_lost_each_way_pictures_stay_whole_and_the_sound_goes_on() {
     );
 }
 
-const BLUE: (u8, u8, u8) = (0, 0, 220);
-
 /// Opens the conference page as `name` with `pin` and presses Join.
 fn join_with_pin(page: &mut Page, d: &Dais, cid: &str, name: &str, pin: &str) {
     guest_joins(
@@ -550,7 +547,7 @@ fn waiting_room_pins_and_a_full_conference() {
     );
 
     // The host PIN makes Mona a moderator, admitted at once.
-    let mona = Browser::launch(Fake::new(BLUE));
+    let mona = Browser::launch(Fake::card(OTHER_CARD));
     let mut m = mona.page();
     join_with_pin(&mut m, &d, &cid, "Mona", "8642");
     m.wait(Duration::from_secs(30), "Mona admitted", |p| {
@@ -560,7 +557,7 @@ fn waiting_room_pins_and_a_full_conference() {
     m.eval("window.dais.send({type: 'chat', text: 'Welcome, everyone'})");
 
     // A wrong PIN is refused with a reason the page shows.
-    let gus = Browser::launch(Fake::new(GREEN));
+    let gus = Browser::launch(Fake::card(GUEST_CARD));
     let mut g = gus.page();
     join_with_pin(&mut g, &d, &cid, "Gus", "0000");
     g.wait(Duration::from_secs(20), "the wrong PIN refused", |p| {
@@ -595,7 +592,7 @@ fn waiting_room_pins_and_a_full_conference() {
         "the waiting room receives no media"
     );
     assert!(
-        !sees(&mut m, GREEN),
+        !sees_any(&mut m, GUEST_FRAMES),
         "nobody receives the waiting participant"
     );
     assert_eq!(
@@ -612,10 +609,10 @@ fn waiting_room_pins_and_a_full_conference() {
         (phase(p) == "admitted").then_some(())
     });
     g.wait(Duration::from_secs(40), "Mona's picture at Gus", |p| {
-        sees(p, BLUE).then_some(())
+        sees(p, OTHER_FRAMES).then_some(())
     });
     m.wait(Duration::from_secs(40), "Gus's picture at Mona", |p| {
-        sees(p, GREEN).then_some(())
+        sees(p, GUEST_FRAMES).then_some(())
     });
     // The late joiner gets the conference's chat history.
     g.wait(Duration::from_secs(10), "the chat history", |p| {
@@ -660,10 +657,10 @@ fn in_a_video_lecture_participants_see_only_the_lecturer() {
     let r = c.send_line(&format!("trueconf:\\c\\{cid}"));
     assert_eq!(r["ok"], true, "{r}");
 
-    let green = Browser::launch(Fake::new(GREEN));
+    let green = Browser::launch(Fake::card(GUEST_CARD));
     let mut g = green.page();
     join_with_pin(&mut g, &d, &cid, "Gina", "");
-    let blue = Browser::launch(Fake::new(BLUE));
+    let blue = Browser::launch(Fake::card(OTHER_CARD));
     let mut b = blue.page();
     join_with_pin(&mut b, &d, &cid, "Bert", "");
     for p in [&mut g, &mut b] {
@@ -675,7 +672,7 @@ fn in_a_video_lecture_participants_see_only_the_lecturer() {
         // what the server received and sent of each participant.
         let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             p.wait(Duration::from_secs(40), "the lecturer's picture", |p| {
-                sees(p, ROOM_RED).then_some(())
+                sees(p, ROOM_FRAMES).then_some(())
             })
         }));
         if let Err(e) = waited {
@@ -688,17 +685,23 @@ fn in_a_video_lecture_participants_see_only_the_lecturer() {
         }
     }
     // The lecturer sees everyone.
-    for colour in [GREEN, BLUE] {
+    for whose in [GUEST_FRAMES, OTHER_FRAMES] {
         common::eventually(
             Duration::from_secs(40),
             "the students on the room display",
-            || display_shows(&d, colour).then_some(()),
+            || room_sees(&d, whose.clone()).then_some(()),
         );
     }
     // The students see only the lecturer, never each other.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!sees(&mut g, BLUE), "Gina must not receive Bert");
-    assert!(!sees(&mut b, GREEN), "Bert must not receive Gina");
+    assert!(
+        !sees_any(&mut g, OTHER_FRAMES),
+        "Gina must not receive Bert"
+    );
+    assert!(
+        !sees_any(&mut b, GUEST_FRAMES),
+        "Bert must not receive Gina"
+    );
     let shown = g.eval(
         "Object.values(window.dais.state.tracks).filter(t => t.kind === 'video' && t.participant).map(t => t.displayName)",
     );
@@ -725,11 +728,11 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
     let loud = Browser::launch(Fake {
         tone_hz: 500.0,
         amplitude: 0.6,
-        ..Fake::new(GREEN)
+        ..Fake::card(GUEST_CARD)
     });
     let mut l = loud.page();
     join_with_pin(&mut l, &d, &cid, "Lou", "");
-    let quiet = Browser::launch(Fake::new(BLUE).silent());
+    let quiet = Browser::launch(Fake::card(OTHER_CARD).silent());
     let mut q = quiet.page();
     join_with_pin(&mut q, &d, &cid, "Quinn", "");
     for p in [&mut l, &mut q] {
@@ -742,7 +745,7 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
     assert_eq!(l.eval("window.dais.state.micMuted"), true);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(roster_entry(&mut q, "Lou")["podium"], false);
-    assert!(!sees(&mut q, GREEN));
+    assert!(!sees_any(&mut q, GUEST_FRAMES));
 
     // Lou unmutes and talks: Lou takes the podium, and Quinn sees Lou.
     l.eval("window.dais.setMic(false)");
@@ -750,11 +753,11 @@ fn in_a_smart_meeting_the_loud_talker_takes_the_podium_and_silence_gives_it_back
         (roster_entry(p, "Lou")["podium"] == true).then_some(())
     });
     q.wait(Duration::from_secs(40), "Lou's picture at Quinn", |p| {
-        sees(p, GREEN).then_some(())
+        sees(p, GUEST_FRAMES).then_some(())
     });
     assert_eq!(roster_entry(&mut q, "Quinn")["podium"], false);
     common::eventually(Duration::from_secs(40), "Lou on the room display", || {
-        display_shows(&d, GREEN).then_some(())
+        room_sees(&d, GUEST_FRAMES).then_some(())
     });
 
     // Lou falls silent: the place is given back after the release time.
@@ -775,7 +778,7 @@ fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recordin
                "announce_join_leave": true,
                "recording_enabled": true, "auto_start_recording": true}),
     );
-    let b = Browser::launch(Fake::new(GREEN));
+    let b = Browser::launch(Fake::card(GUEST_CARD));
     let mut g = b.page();
     join_with_pin(&mut g, &d, &cid, "Hana", "");
     g.wait(Duration::from_secs(20), "Hana held for the host", |p| {
@@ -797,7 +800,7 @@ fn guests_held_for_the_host_hear_music_and_the_host_arriving_starts_the_recordin
         (phase(p) == "admitted").then_some(())
     });
     g.wait(Duration::from_secs(40), "the room's picture", |p| {
-        sees(p, ROOM_RED).then_some(())
+        sees(p, ROOM_FRAMES).then_some(())
     });
     common::eventually(Duration::from_secs(10), "the recording to start", || {
         (c.call(json!({"method": "getAppState"}))["result"]["recording"] == true).then_some(())
@@ -838,10 +841,10 @@ fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_p
         &json!({"topic": "Panel", "owner": "chair", "type": 3, "max_participants": 6,
                "max_podiums": 2, "allow_guests": true, "host_pin": "8642"}),
     );
-    let mona = Browser::launch(Fake::new(BLUE));
+    let mona = Browser::launch(Fake::card(OTHER_CARD));
     let mut m = mona.page();
     join_with_pin(&mut m, &d, &cid, "Mona", "8642");
-    let gus = Browser::launch(Fake::new(GREEN));
+    let gus = Browser::launch(Fake::card(GUEST_CARD));
     let mut g = gus.page();
     join_with_pin(&mut g, &d, &cid, "Gus", "");
     for p in [&mut m, &mut g] {
@@ -854,7 +857,10 @@ fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_p
     });
     assert_eq!(roster_entry(&mut m, "Gus")["podium"], false);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!sees(&mut m, GREEN), "off the podium, Gus is not forwarded");
+    assert!(
+        !sees_any(&mut m, GUEST_FRAMES),
+        "off the podium, Gus is not forwarded"
+    );
 
     // The moderator puts Gus on the podium from her list.
     let click = |p: &mut Page, label: &str| {
@@ -864,7 +870,7 @@ fn in_a_moderated_meeting_only_the_podium_is_forwarded_and_the_moderator_moves_p
     };
     click(&mut m, "Put Gus on the podium");
     m.wait(Duration::from_secs(40), "Gus's picture at Mona", |p| {
-        sees(p, GREEN).then_some(())
+        sees(p, GUEST_FRAMES).then_some(())
     });
     assert_eq!(roster_entry(&mut g, "Gus")["podium"], true);
 
