@@ -126,3 +126,69 @@ fn wrong_federation_credentials_are_a_clear_refusal() {
         "idle"
     );
 }
+
+#[test]
+fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A far end that takes connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let far = silent.local_addr().unwrap().to_string();
+    let held = std::thread::spawn(move || {
+        let mut kept = vec![];
+        for s in silent.incoming().take(4) {
+            kept.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let room = start_room(
+        &tmp.path().join("room"),
+        "red",
+        &format!(
+            "[[conference.servers]]\nhost = \"{far}\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"s3cret-s3cret\"\n"
+        ),
+        &[],
+    );
+    // One controller asks the room to join there, and waits.
+    let mut a = room.control();
+    a.send_only(&format!("trueconf:\\c\\0123456789@{far}%23vcs"));
+
+    // Another is served meanwhile: the room says it is connecting, and
+    // takes a volume change (each answer within the connection's 10 s
+    // read timeout; the join's sign-in alone may take 15 s).
+    let mut b = room.control();
+    eventually(Duration::from_secs(10), "the room connecting", || {
+        let st = b.call(json!({"method": "getAppState"}));
+        (st["result"]["activity"] == "connecting").then_some(st)
+    });
+    let st = b.call(json!({"method": "getAppState"}));
+    assert_eq!(
+        st["result"]["connecting"],
+        format!("0123456789@{far}"),
+        "{st}"
+    );
+    let r = b.call(json!({"method": "setVolume", "volume": 35}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        b.call(json!({"method": "getAppState"}))["result"]["audio"]["volume"],
+        35
+    );
+
+    // Hanging up gives the join up: the room is idle again at once, and
+    // the controller that asked hears that its join was given up.
+    let r = b.call(json!({"method": "hangUp"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let st = b.call(json!({"method": "getAppState"}));
+    assert_eq!(st["result"]["activity"], "idle", "{st}");
+    assert_eq!(st["result"]["connecting"], json!(null), "{st}");
+    let r = a.read_reply();
+    assert_eq!(r["error"]["code"], "conflict", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("hung up"),
+        "{r}"
+    );
+    drop(room);
+    drop(held);
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::state::InConference;
 use super::{Activity, AppEvent, AppState, Reply, Shared};
@@ -18,7 +18,9 @@ use crate::devices::mixer::{self, AlsaMixer};
 use crate::media::layout::Layout;
 use crate::media::{MediaEvent, MediaHandle};
 use crate::server::{Principal, ServerError, ServerEvent};
-use crate::sfu::client::{self, Call, CallEvent, ClientError, Credentials, MediaShape, Target};
+use crate::sfu::client::{
+    self, Call, CallEvent, ClientError, Credentials, Joined, MediaShape, Target,
+};
 use crate::sfu::signal::ClientMsg;
 
 struct Loop {
@@ -40,6 +42,128 @@ struct Loop {
     call_peer_seen: bool,
     /// The recorder was started by the conference (auto-start).
     conference_recording: bool,
+    /// The reply to the command being carried out, until a join takes it
+    /// to answer once connected.
+    asking: Option<Answer>,
+    /// The join under way, if any.
+    connecting: Option<Attempt>,
+}
+
+type Answer = oneshot::Sender<Result<Reply, CommandError>>;
+
+/// A join under way. Its network steps (signing in to another dais,
+/// having it place a call, the signalling join) run as a task, so the
+/// loop goes on serving commands, hang-up included, and the watchdog;
+/// the task's result comes back as [`AppEvent::Connected`].
+struct Attempt {
+    /// The call number the join will have.
+    n: u64,
+    task: tokio::task::JoinHandle<()>,
+    /// The commands waiting for the join's answer.
+    waiters: Vec<Answer>,
+    /// The answer to give instead of the join's own (Meet now, a template:
+    /// the new conference's CID and topic).
+    reply: Option<serde_json::Value>,
+    /// The room placed this call: it is marked a call once joined.
+    placed_call: bool,
+    /// The conference's CID, where it is known before the join.
+    cid: Option<String>,
+    /// The other dais it is on, if not this one.
+    remote: Option<String>,
+}
+
+/// What [`Loop::join`] did.
+enum Joining {
+    /// The room is already in that conference: the answer now.
+    Already(Reply),
+    /// The join runs; the command waiting is answered when it ends.
+    Started,
+}
+
+impl Joining {
+    /// The immediate reply to a command that joined: the real one, or a
+    /// placeholder the loop drops (the waiting command was taken).
+    fn reply(self) -> Reply {
+        match self {
+            Joining::Already(r) => r,
+            Joining::Started => Reply::Json(json!({"state": "connecting"})),
+        }
+    }
+}
+
+/// How the room reaches the conference it joins.
+enum Reach {
+    /// On this dais: the target is ready.
+    Local(Target),
+    /// On another dais: sign in there with its API client's credentials.
+    Remote {
+        entry: crate::config::RemoteServerSettings,
+        cid: String,
+        pin: Option<String>,
+    },
+    /// Another dais places a call to `peer`, then the room joins it.
+    Call {
+        entry: crate::config::RemoteServerSettings,
+        peer: String,
+        topic: String,
+    },
+}
+
+impl Reach {
+    /// The signalling target, after the network steps that lead to it.
+    async fn target(self, name: String) -> Result<Target, CommandError> {
+        let (entry, cid, pin, token) = match self {
+            Reach::Local(t) => return Ok(t),
+            Reach::Remote { entry, cid, pin } => {
+                let token = sign_in(&entry).await?;
+                (entry, cid, pin, token)
+            }
+            Reach::Call { entry, peer, topic } => {
+                let token = sign_in(&entry).await?;
+                let cid = client::place_call(&entry.host, &token, &entry.client_id, &peer, &topic)
+                    .await
+                    .map_err(|e| match e {
+                        ClientError::Refused { message, .. } => err(ErrorCode::Refused, message),
+                        e => err(ErrorCode::Unavailable, e.to_string()),
+                    })?;
+                (entry, cid, None, token)
+            }
+        };
+        Ok(Target {
+            url: format!("ws://{}/webrtc/signalling/ws", entry.host),
+            cid,
+            credentials: Credentials::Token {
+                access_token: token,
+                participant_id: Some(entry.client_id.clone()),
+            },
+            display_name: name,
+            pin,
+        })
+    }
+}
+
+/// Signs in to another dais with its API client's credentials.
+async fn sign_in(entry: &crate::config::RemoteServerSettings) -> Result<String, CommandError> {
+    client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
+        .await
+        .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))
+}
+
+/// A failed signalling join, as the command that asked for it hears it.
+fn join_error(cid: &str, e: ClientError) -> CommandError {
+    match e {
+        ClientError::Refused { reason, message } if reason == "not_found" => {
+            err(ErrorCode::NotFound, message)
+        }
+        ClientError::Refused { reason, message } => err(
+            ErrorCode::Refused,
+            format!("conference {cid} refused the room: {message} ({reason})"),
+        ),
+        ClientError::Unreachable { .. } | ClientError::SignIn { .. } => {
+            err(ErrorCode::Unavailable, e.to_string())
+        }
+        ClientError::Protocol(_) => err(ErrorCode::Internal, e.to_string()),
+    }
 }
 
 pub(super) async fn run_loop(
@@ -60,6 +184,8 @@ pub(super) async fn run_loop(
         rings: 0,
         call_peer_seen: false,
         conference_recording: false,
+        asking: None,
+        connecting: None,
     };
     while let Some(event) = rx.recv().await {
         match event {
@@ -69,12 +195,20 @@ pub(super) async fn run_loop(
                 reply,
             } => {
                 let method = command.method();
+                l.asking = Some(reply);
                 let result = l.command(command, &source).await;
                 if let Err(e) = &result {
                     tracing::info!(%source, method, error = %e, "command refused");
                 }
                 l.sync_camera().await;
-                let _ = reply.send(result);
+                // A join under way took the reply, to answer when it ends.
+                if let Some(reply) = l.asking.take() {
+                    let _ = reply.send(result);
+                }
+            }
+            AppEvent::Connected(n, result) => {
+                l.connected(n, *result).await;
+                l.sync_camera().await;
             }
             AppEvent::Service(service, s) => {
                 l.state.send_if_modified(|st| {
@@ -256,9 +390,9 @@ impl Loop {
                         self.state.send_modify(|st| st.activity = Activity::Standby);
                         Ok(Reply::Done)
                     }
-                    Activity::Conference | Activity::Waiting => Err(err(
+                    Activity::Conference | Activity::Waiting | Activity::Connecting => Err(err(
                         ErrorCode::Conflict,
-                        "the room is in a conference; hang up before standby",
+                        "the room is in a conference or joining one; hang up before standby",
                     )),
                     Activity::Starting | Activity::Stopping => Err(err(
                         ErrorCode::Conflict,
@@ -306,7 +440,9 @@ impl Loop {
                             format!("{user} is not moderating a running conference on this server"),
                         )
                     })?;
-                self.join(conf.id.to_string(), None, None, None).await
+                self.join(conf.id.to_string(), None, None, None)
+                    .await
+                    .map(Joining::reply)
             }
             Command::JoinConference {
                 cid,
@@ -315,7 +451,7 @@ impl Loop {
                 guest,
             } => {
                 let remote = server.filter(|s| !self.is_local(s));
-                self.join(cid, pin, guest, remote).await
+                self.join(cid, pin, guest, remote).await.map(Joining::reply)
             }
             Command::MeetNow(m) => {
                 let name = self.state.borrow().room_name.clone();
@@ -716,10 +852,13 @@ impl Loop {
         &mut self,
         conf: &crate::conference::Conference,
     ) -> Result<Reply, CommandError> {
-        self.join(conf.id.to_string(), None, None, None).await?;
-        Ok(Reply::Json(
-            json!({"cid": conf.id.as_str(), "topic": conf.topic}),
-        ))
+        let reply = json!({"cid": conf.id.as_str(), "topic": conf.topic});
+        if let Joining::Started = self.join(conf.id.to_string(), None, None, None).await?
+            && let Some(a) = self.connecting.as_mut()
+        {
+            a.reply = Some(reply.clone());
+        }
+        Ok(Reply::Json(reply))
     }
 
     fn settings_json(&self) -> serde_json::Value {
@@ -853,29 +992,57 @@ impl Loop {
 
     /// Joins conference `cid` as a participant: on this dais over the
     /// signalling WebSocket like any browser, or on another dais (`remote`)
-    /// with the credentials `[conference.servers]` holds for it.
+    /// with the credentials `[conference.servers]` holds for it. The join
+    /// runs beside the loop ([`Attempt`]); the command that asked is
+    /// answered when it ends.
     async fn join(
         &mut self,
         cid: String,
         pin: Option<String>,
         guest: Option<GuestLogin>,
         remote: Option<String>,
-    ) -> Result<Reply, CommandError> {
+    ) -> Result<Joining, CommandError> {
         let current = self.state.borrow().conference.clone();
         if let Some(current) = current
             && current.cid == cid
             && current.server == remote
         {
-            return Ok(Reply::Json(json!({"cid": cid, "state": current.state})));
+            return Ok(Joining::Already(Reply::Json(
+                json!({"cid": cid, "state": current.state}),
+            )));
         }
+        // Asked again for the conference it is joining: answer both.
+        if let Some(a) = self.connecting.as_mut()
+            && a.cid.as_deref() == Some(cid.as_str())
+            && a.remote == remote
+        {
+            a.waiters.extend(self.asking.take());
+            return Ok(Joining::Started);
+        }
+        let name = self.state.borrow().room_name.clone();
+        let reach = match &remote {
+            Some(host) => Reach::Remote {
+                entry: self.remote_server(host)?,
+                cid: cid.clone(),
+                pin,
+            },
+            None => Reach::Local(self.local_target(&cid, pin, guest, &name)?),
+        };
+        self.connect(reach, Some(cid), remote).await
+    }
+
+    /// Leaves whatever the room is in or joining, and starts joining
+    /// through `reach`.
+    async fn connect(
+        &mut self,
+        reach: Reach,
+        cid: Option<String>,
+        remote: Option<String>,
+    ) -> Result<Joining, CommandError> {
+        self.cancel_join("the room was asked to join another conference");
         if self.state.borrow().conference.is_some() {
             self.hang_up().await?;
         }
-        let name = self.state.borrow().room_name.clone();
-        let target = match &remote {
-            Some(host) => self.remote_target(host, &cid, pin, &name).await?,
-            None => self.local_target(&cid, pin, guest, &name)?,
-        };
         let m = &self.shared.settings.media;
         let shape = MediaShape {
             width: m.send_width,
@@ -897,21 +1064,111 @@ impl Loop {
                 }
             }
         });
-        let (call, joined) = client::join(target, self.media.clone(), shape, tx)
-            .await
-            .map_err(|e| match e {
-                ClientError::Refused { reason, message } if reason == "not_found" => {
-                    err(ErrorCode::NotFound, message)
+        let name = self.state.borrow().room_name.clone();
+        let media = self.media.clone();
+        let app = self.events.clone();
+        let task = tokio::spawn(async move {
+            let result = async {
+                let target = reach.target(name).await?;
+                let cid = target.cid.clone();
+                client::join(target, media, shape, tx)
+                    .await
+                    .map_err(|e| join_error(&cid, e))
+            }
+            .await;
+            if let Some(app) = app.upgrade() {
+                let _ = app.send(AppEvent::Connected(n, Box::new(result))).await;
+            }
+        });
+        let label = match (&cid, &remote) {
+            (Some(c), Some(r)) => format!("{c}@{r}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(r)) => r.clone(),
+            (None, None) => String::new(),
+        };
+        tracing::info!(conference = %label, "joining");
+        self.state.send_modify(|st| {
+            st.activity = Activity::Connecting;
+            st.connecting = Some(label);
+        });
+        self.connecting = Some(Attempt {
+            n,
+            task,
+            waiters: self.asking.take().into_iter().collect(),
+            reply: None,
+            placed_call: false,
+            cid,
+            remote,
+        });
+        Ok(Joining::Started)
+    }
+
+    /// Gives up the join under way, if any: its task stops and the
+    /// commands waiting for it hear `why`.
+    fn cancel_join(&mut self, why: &str) -> bool {
+        let Some(a) = self.connecting.take() else {
+            return false;
+        };
+        a.task.abort();
+        tracing::info!(cid = ?a.cid, why, "join given up");
+        for w in a.waiters {
+            let _ = w.send(Err(err(ErrorCode::Conflict, why)));
+        }
+        self.state.send_modify(Self::not_connecting);
+        true
+    }
+
+    /// No join is under way any more: back to idle unless it got in.
+    fn not_connecting(st: &mut AppState) {
+        st.connecting = None;
+        if st.activity == Activity::Connecting {
+            st.activity = Activity::Idle;
+        }
+    }
+
+    /// Join number `n` ended: the room is in the conference (or its
+    /// waiting room), or it failed; the commands waiting hear which.
+    async fn connected(&mut self, n: u64, result: Result<(Call, Joined), CommandError>) {
+        let Some(a) = self.connecting.take_if(|a| a.n == n) else {
+            // Given up meanwhile: leave what it joined.
+            if let Ok((call, _)) = result {
+                tokio::spawn(call.leave());
+            }
+            return;
+        };
+        let result = match result {
+            Ok((call, joined)) => {
+                let reply = self.entered(n, call, joined, a.remote.clone()).await;
+                if a.placed_call {
+                    self.state.send_modify(|st| {
+                        if let Some(c) = st.conference.as_mut() {
+                            c.call = true;
+                        }
+                    });
                 }
-                ClientError::Refused { reason, message } => err(
-                    ErrorCode::Refused,
-                    format!("conference {cid} refused the room: {message} ({reason})"),
-                ),
-                ClientError::Unreachable { .. } | ClientError::SignIn { .. } => {
-                    err(ErrorCode::Unavailable, e.to_string())
-                }
-                ClientError::Protocol(_) => err(ErrorCode::Internal, e.to_string()),
-            })?;
+                Ok(Reply::Json(a.reply.unwrap_or(reply)))
+            }
+            Err(e) => {
+                tracing::warn!(cid = ?a.cid, error = %e.message, "could not join");
+                Err(e)
+            }
+        };
+        self.state.send_modify(Self::not_connecting);
+        for w in a.waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+
+    /// The room is in the conference `joined` (admitted or waiting) over
+    /// `call`: the app state and the room's media follow. Returns the
+    /// join's answer.
+    async fn entered(
+        &mut self,
+        n: u64,
+        call: Call,
+        joined: Joined,
+        remote: Option<String>,
+    ) -> serde_json::Value {
         let activity = if joined.state == "waiting" {
             Activity::Waiting
         } else {
@@ -949,6 +1206,7 @@ impl Loop {
             "reason": joined.reason,
             "role": joined.role,
         });
+        tracing::info!(conference = %joined.cid, state = %joined.state, "joined");
         self.state.send_modify(|st| {
             st.conference = Some(InConference {
                 cid: joined.cid.clone(),
@@ -964,6 +1222,7 @@ impl Loop {
                 call: is_call,
             });
             st.activity = activity;
+            st.connecting = None;
             // Someone in the room is using it: the missed call was seen.
             st.missed_call = None;
             st.audio.mic_muted = st.audio.mic_muted || joined.mic_muted;
@@ -972,7 +1231,7 @@ impl Loop {
         if remote.is_none() && joined.state == "admitted" {
             self.auto_record(&joined.cid);
         }
-        Ok(Reply::Json(reply))
+        reply
     }
 
     /// The room on its own server: a token for the room (or the guest link
@@ -1054,31 +1313,6 @@ impl Loop {
         Ok(entry.clone())
     }
 
-    /// Another dais (federation): signs in with its API client's
-    /// credentials from `[conference.servers]`.
-    async fn remote_target(
-        &self,
-        host: &str,
-        cid: &str,
-        pin: Option<String>,
-        name: &str,
-    ) -> Result<Target, CommandError> {
-        let entry = self.remote_server(host)?;
-        let token = client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
-            .await
-            .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))?;
-        Ok(Target {
-            url: format!("ws://{}/webrtc/signalling/ws", entry.host),
-            cid: cid.to_string(),
-            credentials: Credentials::Token {
-                access_token: token,
-                participant_id: Some(entry.client_id.clone()),
-            },
-            display_name: name.to_string(),
-            pin,
-        })
-    }
-
     /// A conference asking for auto-start recording records from the
     /// room's arrival (its view of the conference) until it leaves.
     fn auto_record(&mut self, cid: &str) {
@@ -1134,7 +1368,11 @@ impl Loop {
     }
 
     async fn hang_up(&mut self) -> Result<Reply, CommandError> {
+        let gave_up = self.cancel_join("hung up before the join completed");
         if self.state.borrow().conference.is_none() {
+            if gave_up {
+                return Ok(Reply::Done);
+            }
             return Err(err(
                 ErrorCode::Conflict,
                 "the room is not in a call or conference",
@@ -1360,14 +1598,9 @@ impl Loop {
             self.ring(cid);
             return;
         }
-        // Waking is what joining needs; the join then sets the activity.
-        self.state.send_modify(|st| {
-            if st.activity == Activity::Standby {
-                st.activity = Activity::Idle;
-            }
-        });
+        // Waking is what joining needs (the join wakes the room).
         match self.join(cid.clone(), None, None, None).await {
-            Ok(_) => tracing::info!(conference = %cid, "joined on invitation"),
+            Ok(_) => tracing::info!(conference = %cid, "joining on invitation"),
             Err(e) => {
                 tracing::warn!(conference = %cid, error = %e.message, "could not join on invitation")
             }
@@ -1423,16 +1656,9 @@ impl Loop {
         let reply = match server.filter(|s| !self.is_local(s)) {
             Some(host) => {
                 let entry = self.remote_server(&host)?;
-                let token = client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
-                    .await
-                    .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))?;
-                let cid = client::place_call(&entry.host, &token, &entry.client_id, &peer, &topic)
-                    .await
-                    .map_err(|e| match e {
-                        ClientError::Refused { message, .. } => err(ErrorCode::Refused, message),
-                        e => err(ErrorCode::Unavailable, e.to_string()),
-                    })?;
-                self.join(cid, None, None, Some(host)).await?
+                self.connect(Reach::Call { entry, peer, topic }, None, Some(host))
+                    .await?
+                    .reply()
             }
             None => {
                 if peer.eq_ignore_ascii_case(&self.room_id()) {
@@ -1461,11 +1687,14 @@ impl Loop {
                 self.start_own(patch).await?
             }
         };
-        self.state.send_modify(|st| {
-            if let Some(c) = st.conference.as_mut() {
-                c.call = true;
-            }
-        });
+        match self.connecting.as_mut() {
+            Some(a) => a.placed_call = true,
+            None => self.state.send_modify(|st| {
+                if let Some(c) = st.conference.as_mut() {
+                    c.call = true;
+                }
+            }),
+        }
         Ok(reply)
     }
 
@@ -1544,7 +1773,9 @@ impl Loop {
             self.end_unanswered_call(&inc.cid).await;
             return Ok(Reply::Json(json!({"cid": inc.cid, "state": "rejected"})));
         }
-        self.join(inc.cid, None, None, None).await
+        self.join(inc.cid, None, None, None)
+            .await
+            .map(Joining::reply)
     }
 
     fn server_event(&mut self, ev: ServerEvent) {

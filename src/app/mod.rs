@@ -54,6 +54,11 @@ pub enum AppEvent {
     Devices(crate::devices::monitor::Change),
     /// Something happened in the room's conference call number `.0`.
     Call(u64, crate::sfu::client::CallEvent),
+    /// Join number `.0` (the call number it has if it succeeds) ended.
+    Connected(
+        u64,
+        Box<Result<(crate::sfu::client::Call, crate::sfu::client::Joined), CommandError>>,
+    ),
     /// Invitation number `.0` rang for `conference.ring_seconds`.
     RingEnded(u64),
     Stopping,

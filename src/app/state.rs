@@ -16,6 +16,8 @@ pub enum Activity {
     Starting,
     Idle,
     Standby,
+    /// Joining a conference or placing a call: the network steps run.
+    Connecting,
     /// In a conference (admitted).
     Conference,
     /// Asked to join a conference and waiting (waiting room, approval, host).
@@ -143,6 +145,9 @@ pub struct AppState {
     pub audio: Audio,
     pub camera: Camera,
     pub conference: Option<InConference>,
+    /// What the room is joining while `activity` is `connecting`: a CID,
+    /// `cid@server`, or the server a call is placed through.
+    pub connecting: Option<String>,
     /// An invitation ringing on the room (accept or reject).
     pub incoming: Option<Incoming>,
     /// The last invitation that rang unanswered (until the next answer).
@@ -199,6 +204,7 @@ impl AppState {
             },
             camera: Camera { muted: false },
             conference: None,
+            connecting: None,
             incoming: None,
             missed_call: None,
             signed_in: None,

@@ -391,6 +391,10 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
     api.set_sharing(st.sharing);
     api.set_camera_off(st.camera.muted);
     let Some(c) = &st.conference else {
+        if let Some(to) = &st.connecting {
+            api.set_conference_topic("Connecting…".into());
+            api.set_conference_cid(to.as_str().into());
+        }
         // The next conference starts without the last one's picture.
         api.set_display_live(false);
         if api.get_participants().row_count() > 0 {
@@ -552,6 +556,7 @@ fn show_state(api: &RoomApi<'_>, st: &AppState) {
     let activity = match st.activity {
         Activity::Starting => "starting",
         Activity::Idle => "idle",
+        Activity::Connecting => "connecting",
         Activity::Standby => "standby",
         Activity::Conference => "conference",
         Activity::Waiting => "waiting",
@@ -565,6 +570,10 @@ fn show_state(api: &RoomApi<'_>, st: &AppState) {
             Some(c) => format!("In conference {} ({})", c.topic, c.cid),
             None => "In a conference".to_string(),
         },
+        (Activity::Connecting, _) => format!(
+            "Connecting to {}",
+            st.connecting.as_deref().unwrap_or("the conference")
+        ),
         (Activity::Waiting, _) => match &st.conference {
             Some(c) => format!(
                 "Waiting to join {}: {}",

@@ -210,6 +210,13 @@ pub struct Control {
 }
 
 impl Control {
+    /// Sends `line` without waiting for its reply ([`Control::read_reply`]).
+    pub fn send_only(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write control line");
+    }
+
     pub fn send_line(&mut self, line: &str) -> serde_json::Value {
         self.writer
             .write_all(format!("{line}\n").as_bytes())
