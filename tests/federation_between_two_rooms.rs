@@ -127,34 +127,66 @@ fn wrong_federation_credentials_are_a_clear_refusal() {
     );
 }
 
+/// The `WATCHDOG=1` pings that reach `sock` within `within`.
+fn watchdog_pings(sock: &std::os::unix::net::UnixDatagram, within: Duration) -> usize {
+    let end = std::time::Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    let mut pings = 0;
+    while std::time::Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            pings += String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .filter(|l| *l == "WATCHDOG=1")
+                .count();
+        }
+    }
+    pings
+}
+
 #[test]
 fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_up() {
     let tmp = tempfile::tempdir().unwrap();
     // A far end that takes connections and never says a word.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let far = silent.local_addr().unwrap().to_string();
-    let held = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut kept = vec![];
-        for s in silent.incoming().take(4) {
+        for s in silent.incoming() {
             kept.push(s);
         }
-        std::thread::sleep(Duration::from_secs(60));
     });
-    let room = start_room(
-        &tmp.path().join("room"),
-        "red",
-        &format!(
+    // The room runs under a systemd watchdog (a ping every half second).
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let data = tmp.path().join("room");
+    let cfg = data.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        format!(
             "[[conference.servers]]\nhost = \"{far}\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"s3cret-s3cret\"\n"
         ),
-        &[],
-    );
+    )
+    .unwrap();
+    let mut start = common::Start::new(&data);
+    start.config = Some(cfg);
+    start.env = vec![
+        ("NOTIFY_SOCKET".into(), sock_path.display().to_string()),
+        ("WATCHDOG_USEC".into(), "1000000".into()),
+    ];
+    let mut room = common::Dais::start(start);
+    room.wait_ready();
+    let join = format!("trueconf:\\c\\0123456789@{far}%23vcs");
+
     // One controller asks the room to join there, and waits.
     let mut a = room.control();
-    a.send_only(&format!("trueconf:\\c\\0123456789@{far}%23vcs"));
+    a.send_only(&join);
 
-    // Another is served meanwhile: the room says it is connecting, and
-    // takes a volume change (each answer within the connection's 10 s
-    // read timeout; the join's sign-in alone may take 15 s).
+    // Everything else is served meanwhile (each answer within the control
+    // connection's 10 s read timeout; the join's sign-in alone may take
+    // 15 s): the state says what the room is joining, the volume changes,
+    // /status answers, and systemd's watchdog is fed.
     let mut b = room.control();
     eventually(Duration::from_secs(10), "the room connecting", || {
         let st = b.call(json!({"method": "getAppState"}));
@@ -172,6 +204,10 @@ fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_u
         b.call(json!({"method": "getAppState"}))["result"]["audio"]["volume"],
         35
     );
+    let (code, _) = common::get(&room.url("/status")).unwrap();
+    assert_eq!(code, 200);
+    let pings = watchdog_pings(&sock, Duration::from_secs(3));
+    assert!(pings >= 3, "{pings} watchdog pings in 3 s while joining");
 
     // Hanging up gives the join up: the room is idle again at once, and
     // the controller that asked hears that its join was given up.
@@ -189,6 +225,25 @@ fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_u
             .contains("hung up"),
         "{r}"
     );
-    drop(room);
-    drop(held);
+
+    // Left alone, a join there ends by itself: the controller that asked
+    // hears it timed out, and the room is idle.
+    a.send_only(&join);
+    eventually(Duration::from_secs(10), "the room connecting again", || {
+        let st = b.call(json!({"method": "getAppState"}));
+        (st["result"]["activity"] == "connecting").then_some(())
+    });
+    eventually(Duration::from_secs(40), "the join to time out", || {
+        let st = b.call(json!({"method": "getAppState"}));
+        (st["result"]["activity"] == "idle").then_some(())
+    });
+    let r = a.read_reply();
+    assert_eq!(r["error"]["code"], "unavailable", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{r}"
+    );
 }

@@ -36,6 +36,8 @@ pub struct Start<'a> {
     pub profile: PathBuf,
     pub config: Option<PathBuf>,
     pub extra: Vec<String>,
+    /// More environment for the process (systemd's, for one).
+    pub env: Vec<(String, String)>,
 }
 
 impl<'a> Start<'a> {
@@ -45,6 +47,7 @@ impl<'a> Start<'a> {
             profile: virtual_profile(),
             config: None,
             extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -69,6 +72,7 @@ pub fn run_command(s: &Start<'_>) -> Command {
         cmd.arg("--config").arg(c);
     }
     cmd.args(&s.extra);
+    cmd.envs(s.env.iter().map(|(k, v)| (k, v)));
     // Headless panel whatever the developer's desktop is.
     cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
     cmd.env(
