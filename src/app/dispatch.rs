@@ -311,7 +311,7 @@ impl Loop {
                     return Err(federation(&s));
                 }
                 let (list, _) = self.shared.server.list(
-                    &Principal::Client { id: "room".into() },
+                    &Principal::appliance(),
                     &crate::server::Filter {
                         state: Some(RunState::Running),
                         ..Default::default()
@@ -847,11 +847,7 @@ impl Loop {
     /// A conference asking for auto-start recording records from the
     /// room's arrival (its view of the conference) until it leaves.
     fn auto_record(&mut self, cid: &str) {
-        let Ok(conf) = self
-            .shared
-            .server
-            .get(&Principal::Client { id: "room".into() }, cid)
-        else {
+        let Ok(conf) = self.shared.server.get(&Principal::appliance(), cid) else {
             return;
         };
         let o = &conf.options;
@@ -882,11 +878,7 @@ impl Loop {
         if c.server.is_some() {
             return Ok(());
         }
-        match self
-            .shared
-            .server
-            .get(&Principal::Client { id: "room".into() }, &c.cid)
-        {
+        match self.shared.server.get(&Principal::appliance(), &c.cid) {
             Ok(conf) if !conf.options.recording_enabled => Err(err(
                 ErrorCode::Refused,
                 format!(
@@ -918,7 +910,7 @@ impl Loop {
                 ),
             ));
         }
-        let by = Principal::Client { id: "room".into() };
+        let by = Principal::appliance();
         self.shared
             .server
             .set_running(&by, &conf.cid, false, crate::server::Trigger::Room)

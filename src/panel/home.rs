@@ -507,7 +507,7 @@ fn char_at(text: &str, offset: usize) -> usize {
 /// The conferences on this dais running now or starting today (local time).
 fn todays_conferences(server: &crate::server::Server) -> Vec<super::today::Item> {
     let (confs, _) = server.list(
-        &crate::server::auth::Principal::Client { id: "room".into() },
+        &crate::server::auth::Principal::appliance(),
         &Default::default(),
     );
     let now = jiff::Zoned::now();

@@ -13,6 +13,9 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
 
+/// The client id of [`Principal::appliance`].
+pub const APPLIANCE_ID: &str = "room";
+
 /// Who a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -25,6 +28,16 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The appliance itself with the server's authority: the panel's
+    /// lists of conferences and the room's own bookkeeping (auto-recording,
+    /// the recording check, ending a conference it moderates). Distinct
+    /// from [`Principal::Room`], the room as a participant with its login.
+    pub fn appliance() -> Principal {
+        Principal::Client {
+            id: APPLIANCE_ID.into(),
+        }
+    }
+
     /// The login conferences record as `owner` when this principal creates one.
     pub fn login(&self) -> Option<&str> {
         match self {
