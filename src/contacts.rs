@@ -62,7 +62,7 @@ mod tests {
         UserSettings {
             login: login.into(),
             display_name: name.into(),
-            password_hash: String::new(),
+            password_hash: Default::default(),
         }
     }
 

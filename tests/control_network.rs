@@ -469,3 +469,64 @@ fn templates_saved_started_and_deleted_from_the_control_network_survive_a_restar
     );
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
 }
+
+#[test]
+fn no_secret_leaves_dais_through_settings_status_or_the_log() {
+    // The hash's value and the other secrets, each recognisable.
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGFpcy10ZXN0LXNhbHQ$0E3VrMUq2H1ZbJUiEB7Cu6c2fOCTz1bVb8UVZPpF8xk";
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = data.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[control]\npin = \"97531\"\n[panel]\nadmin_pin = \"86420\"\n\
+             [[server.users]]\nlogin = \"ann\"\ndisplay_name = \"Ann\"\npassword_hash = \"{HASH}\"\n\
+             [[server.api_clients]]\nid = \"crm\"\nsecret_hash = \"{HASH}\"\n\
+             [[conference.servers]]\nhost = \"10.0.0.9:8080\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"far-side-s3cret\"\n"
+        ),
+    )
+    .unwrap();
+    let mut s = common::Start::new(&data);
+    s.config = Some(cfg);
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    let secrets = ["97531", "86420", "0E3VrMUq2H1Z", "far-side-s3cret"];
+
+    let mut c = d.control();
+    let r = c.call(json!({"method": "getSettings"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let st = &r["result"];
+    // Each secret is there as set, never as itself.
+    assert_eq!(st["control"]["pin"], "(set)", "{st}");
+    assert_eq!(st["panel"]["admin_pin"], "(set)", "{st}");
+    assert_eq!(st["server"]["users"][0]["password_hash"], "(set)", "{st}");
+    assert_eq!(
+        st["server"]["api_clients"][0]["secret_hash"], "(set)",
+        "{st}"
+    );
+    assert_eq!(
+        st["conference"]["servers"][0]["client_secret"], "(set)",
+        "{st}"
+    );
+    assert_eq!(st["conference"]["servers"][0]["client_id"], "boardroom");
+    // Status and metrics as anyone may read them, and the log.
+    let text = |path: &str| {
+        let (code, body) = common::get_bytes(&d.url(path));
+        assert_eq!(code, 200, "{path}");
+        String::from_utf8_lossy(&body).to_string()
+    };
+    let status = text("/status");
+    let metrics = text("/metrics");
+    let log = d.log_text();
+    for secret in secrets {
+        for (what, text) in [
+            ("getSettings", r.to_string()),
+            ("/status", status.clone()),
+            ("/metrics", metrics.clone()),
+            ("the log", log.clone()),
+        ] {
+            assert!(!text.contains(secret), "{secret} in {what}");
+        }
+    }
+}

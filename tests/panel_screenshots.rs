@@ -149,7 +149,7 @@ fn every_screen_matches_its_reference_at_both_sizes() {
     book.server.users = vec![dais::config::UserSettings {
         login: "ann".into(),
         display_name: "Ann Smith".into(),
-        password_hash: String::new(),
+        password_hash: Default::default(),
     }];
     dais::panel::contacts::wire(
         &panel.ui,

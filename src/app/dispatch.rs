@@ -716,41 +716,8 @@ impl Loop {
     }
 
     fn settings_json(&self) -> serde_json::Value {
+        // Secrets show themselves as "(set)" (config::Secret).
         let mut v = serde_json::to_value(&self.shared.settings).unwrap_or_default();
-        // Secrets never leave dais.
-        if let Some(list) = v
-            .pointer_mut("/server/api_clients")
-            .and_then(|x| x.as_array_mut())
-        {
-            for c in list {
-                c["secret_hash"] = json!("(hidden)");
-            }
-        }
-        if let Some(list) = v
-            .pointer_mut("/server/users")
-            .and_then(|x| x.as_array_mut())
-        {
-            for u in list {
-                u["password_hash"] = json!("(hidden)");
-            }
-        }
-        if let Some(list) = v
-            .pointer_mut("/conference/servers")
-            .and_then(|x| x.as_array_mut())
-        {
-            for s in list {
-                s["client_secret"] = json!("(hidden)");
-            }
-        }
-        for at in ["/control/pin", "/panel/admin_pin"] {
-            if let Some(pin) = v.pointer_mut(at) {
-                *pin = json!(if pin.as_str().is_some_and(|p| !p.is_empty()) {
-                    "(set)"
-                } else {
-                    ""
-                });
-            }
-        }
         v["room"]["name"] = json!(self.state.borrow().room_name);
         v
     }

@@ -246,7 +246,7 @@ async fn supervise(
     let pin = opts
         .control_pin
         .clone()
-        .or_else(|| (!c.pin.is_empty()).then(|| c.pin.clone()));
+        .or_else(|| (!c.pin.is_empty()).then(|| c.pin.expose().to_string()));
     if c.enabled && c.require_auth && pin.is_none() {
         tracing::warn!(
             "control: authentication is required but no PIN is set (control.pin or --control-pin); only API tokens will be accepted"
@@ -506,7 +506,7 @@ fn open_server(
         .iter()
         .map(|c| ApiClient {
             id: c.id.clone(),
-            secret: Secret::Hash(c.secret_hash.clone()),
+            secret: Secret::Hash(c.secret_hash.expose().to_string()),
         })
         .collect();
     for (id, secret) in extra_clients {
@@ -536,7 +536,7 @@ fn open_server(
             } else {
                 u.display_name.clone()
             },
-            password: Secret::Hash(u.password_hash.clone()),
+            password: Secret::Hash(u.password_hash.expose().to_string()),
         })
         .collect();
     let auth = Auth::new(clients, users, s.token_ttl as i64);

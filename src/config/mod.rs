@@ -9,11 +9,13 @@
 
 mod load;
 mod schema;
+mod secret;
 
 use std::path::{Path, PathBuf};
 
 pub use load::{ConfigError, Layer, LayerKind, Loaded, Problem, merge};
 pub use schema::*;
+pub use secret::Secret;
 
 /// The commented settings file that `dais config defaults` prints. A unit
 /// test keeps it equal to `Settings::default()` key for key.

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use super::Secret;
 use serde::{Deserialize, Serialize};
 
 /// The whole settings tree. Every struct takes `#[serde(default)]` so that any
@@ -132,7 +133,7 @@ pub struct ControlSettings {
     /// isolated control network.
     pub require_auth: bool,
     /// The control PIN (digits). `dais run --control-pin` sets it for one run.
-    pub pin: String,
+    pub pin: Secret,
     /// Most simultaneous controller connections.
     pub max_connections: u32,
     /// Seconds of silence before a connection is closed.
@@ -152,7 +153,7 @@ impl Default for ControlSettings {
             listen: SocketAddr::from(([0, 0, 0, 0], 4710)),
             http_listen: String::new(),
             require_auth: true,
-            pin: String::new(),
+            pin: Secret::default(),
             max_connections: 200,
             idle_timeout: 300,
             rate_limit: 50,
@@ -412,7 +413,7 @@ pub struct PanelSettings {
     pub drm_device: Option<String>,
     /// Digits that open the panel's Settings; empty leaves them open (the
     /// panel says so).
-    pub admin_pin: String,
+    pub admin_pin: Secret,
 }
 
 impl Default for PanelSettings {
@@ -422,7 +423,7 @@ impl Default for PanelSettings {
             width: 1280,
             height: 800,
             drm_device: None,
-            admin_pin: String::new(),
+            admin_pin: Secret::default(),
         }
     }
 }
@@ -589,7 +590,7 @@ pub struct RemoteServerSettings {
     /// "http" (a LAN) or "https".
     pub scheme: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
 }
 
 /// The embedded conferencing server and its REST API.
@@ -629,7 +630,7 @@ impl Default for ServerSettings {
 pub struct ApiClientSettings {
     pub id: String,
     /// Argon2 hash from `dais config hash-secret`.
-    pub secret_hash: String,
+    pub secret_hash: Secret,
 }
 
 /// A local user allowed the password grant.
@@ -639,7 +640,7 @@ pub struct UserSettings {
     pub login: String,
     pub display_name: String,
     /// Argon2 hash from `dais config hash-secret`.
-    pub password_hash: String,
+    pub password_hash: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -747,10 +748,11 @@ impl Settings {
                 ),
             );
         }
-        if !c.pin.is_empty() && (c.pin.len() > 20 || !c.pin.bytes().all(|b| b.is_ascii_digit())) {
+        let p = c.pin.expose();
+        if !p.is_empty() && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit())) {
             bad("control.pin", "1 to 20 digits, or \"\" for none".into());
         }
-        let a = &self.panel.admin_pin;
+        let a = self.panel.admin_pin.expose();
         if !a.is_empty() && (a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit())) {
             bad("panel.admin_pin", "1 to 20 digits, or \"\" for none".into());
         }
@@ -1138,7 +1140,7 @@ impl Settings {
                     format!("a unique id; {:?} is used twice", c.id),
                 );
             }
-            if !c.secret_hash.starts_with("$argon2") {
+            if !c.secret_hash.expose().starts_with("$argon2") {
                 bad(
                     &format!("server.api_clients[{i}].secret_hash"),
                     "an Argon2 hash from `dais config hash-secret`".into(),
@@ -1161,7 +1163,7 @@ impl Settings {
                     format!("a unique login; {:?} is used twice", u.login),
                 );
             }
-            if !u.password_hash.starts_with("$argon2") {
+            if !u.password_hash.expose().starts_with("$argon2") {
                 bad(
                     &format!("server.users[{i}].password_hash"),
                     "an Argon2 hash from `dais config hash-secret`".into(),

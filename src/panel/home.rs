@@ -63,7 +63,7 @@ impl Home {
             });
         });
         let templates = wire(ui, dispatch.clone());
-        super::settings::wire(ui, &app.shared.settings.panel.admin_pin);
+        super::settings::wire(ui, app.shared.settings.panel.admin_pin.expose());
         let s = &app.shared.settings;
         super::contacts::wire(
             ui,

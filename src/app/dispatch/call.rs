@@ -99,7 +99,7 @@ impl Reach {
 
 /// Signs in to another dais with its API client's credentials.
 async fn sign_in(entry: &crate::config::RemoteServerSettings) -> Result<String, CommandError> {
-    client::sign_in(&entry.host, &entry.client_id, &entry.client_secret)
+    client::sign_in(&entry.host, &entry.client_id, entry.client_secret.expose())
         .await
         .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))
 }
