@@ -10,12 +10,14 @@
 mod load;
 mod schema;
 mod secret;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use load::{ConfigError, Layer, LayerKind, Loaded, Problem, merge};
 pub use schema::*;
 pub use secret::Secret;
+pub use validate::{Invalid, TEST_PATTERNS, TEST_WAVES, parse_usb_id};
 
 /// The commented settings file that `dais config defaults` prints. A unit
 /// test keeps it equal to `Settings::default()` key for key.
