@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub const SHOWN: &str = "(set)";
 
 /// A secret setting. It is read from TOML like any string, but serialises
-/// and debug-prints only as [`SHOWN`] (or `""` when empty), so it cannot
+/// and debug-prints only as `"(set)"` (or `""` when empty), so it cannot
 /// reach `getSettings`, `/status` or a log line by accident;
 /// [`Secret::expose`] is the one way to its value.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -28,7 +28,7 @@ impl Secret {
         self.0.is_empty()
     }
 
-    /// What is shown of it: [`SHOWN`], or `""` when none is set.
+    /// What is shown of it: `"(set)"`, or `""` when none is set.
     fn shown(&self) -> &'static str {
         if self.0.is_empty() { "" } else { SHOWN }
     }

@@ -189,7 +189,7 @@ const RTCP_FRACTION: f64 = 0.2;
 /// call, a retransmission came back 150-440 ms after the loss (too late
 /// for the jitter buffer) and 1-3 ms after it with this.
 ///
-/// - RTCP gets [`RTCP_FRACTION`] of the bandwidth, so a NACK or PLI waits
+/// - RTCP gets a fifth of the bandwidth, so a NACK or PLI waits
 ///   for the next early feedback slot tens of milliseconds, not hundreds.
 /// - The jitter buffers ask for a packet once it is seen missing, not
 ///   also for the next one before it is due (`rtx-next-seqnum`): pictures
