@@ -161,16 +161,14 @@ fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_u
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let data = tmp.path().join("room");
-    let cfg = data.with_extension("toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let mut start = common::room_start(
+        &data,
+        "red",
+        &format!(
             "[[conference.servers]]\nhost = \"{far}\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"s3cret-s3cret\"\n"
         ),
-    )
-    .unwrap();
-    let mut start = common::Start::new(&data);
-    start.config = Some(cfg);
+        &[],
+    );
     start.env = vec![
         ("NOTIFY_SOCKET".into(), sock_path.display().to_string()),
         ("WATCHDOG_USEC".into(), "1000000".into()),

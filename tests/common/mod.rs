@@ -617,6 +617,18 @@ pub fn link_token(web_url: &str) -> String {
 /// A room whose camera shows `pattern` at 640×360, 15 fps, with more
 /// settings and command-line arguments; ready when this returns.
 pub fn start_room(data: &Path, pattern: &str, extra_config: &str, extra: &[&str]) -> Dais {
+    let mut d = Dais::start(room_start(data, pattern, extra_config, extra));
+    d.wait_ready();
+    d
+}
+
+/// What [`start_room`] starts, for a test that adds to it (environment).
+pub fn room_start<'a>(
+    data: &'a Path,
+    pattern: &str,
+    extra_config: &str,
+    extra: &[&str],
+) -> Start<'a> {
     let cfg = data.with_extension("toml");
     std::fs::write(
         &cfg,
@@ -628,7 +640,5 @@ pub fn start_room(data: &Path, pattern: &str, extra_config: &str, extra: &[&str]
     let mut s = Start::new(data);
     s.config = Some(cfg);
     s.extra = extra.iter().map(|s| s.to_string()).collect();
-    let mut d = Dais::start(s);
-    d.wait_ready();
-    d
+    s
 }
