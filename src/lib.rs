@@ -11,6 +11,7 @@
 #![recursion_limit = "512"]
 
 pub mod app;
+pub mod call;
 pub mod clock;
 pub mod command;
 pub mod conference;

@@ -318,4 +318,32 @@ fn a_room_that_does_not_answer_by_itself_rings_for_its_own_servers_invitations()
     assert_eq!(code, 200, "{r}");
     let st = wait_state(&mut c, "the ringing gone", |st| st["incoming"].is_null());
     assert_eq!(st["missedCall"]["topic"], "Stand-up", "{st}");
+
+    // Hang-up (the remote's red key) while ringing declines: the ringing
+    // stops, nothing is missed, and a conference (not a call) goes on.
+    let (code, r) = api.post(
+        "/api/v3.11/conferences",
+        &json!({"topic": "Review", "owner": "crm", "type": 0,
+                "invitations": [{"id": "room"}], "auto_invite": 1, "state": "running"}),
+    );
+    assert_eq!(code, 200, "{r}");
+    let cid = r["conference"]["id"].as_str().unwrap().to_string();
+    wait_state(&mut c, "the room ringing", |st| {
+        st["incoming"]["topic"] == "Review"
+    });
+    let r = c.call(json!({"method": "hangUp"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let st = state(&mut c);
+    assert!(st["incoming"].is_null(), "{st}");
+    assert!(st["missedCall"].is_null(), "{st}");
+    assert!(st["conference"].is_null(), "{st}");
+    let (_, body) = api.get(&format!("/api/v3.11/conferences/{cid}"));
+    assert_eq!(body["conference"]["state"], "running", "{body}");
+    // And with nothing ringing, joining or on, hang-up says so.
+    let r = c.call(json!({"method": "hangUp"}));
+    assert_eq!(r["error"]["code"], "conflict", "{r}");
+    assert_eq!(
+        r["error"]["message"], "the room is not in a call or conference",
+        "{r}"
+    );
 }

@@ -40,15 +40,10 @@ struct Loop {
     blank: bool,
     /// For events from the room's conference call.
     events: mpsc::WeakSender<AppEvent>,
-    /// The room's conference call, numbered.
+    /// The room's conference call, numbered by the join that made it.
     call: Option<(u64, Call)>,
-    calls: u64,
-    /// Invitations rung so far; a ring's timeout only ends its own.
-    rings: u64,
-    /// The other side of the room's call has been in it.
-    call_peer_seen: bool,
-    /// The recorder was started by the conference (auto-start).
-    conference_recording: bool,
+    /// What the room's calls are to do next (no IO there).
+    flow: crate::call::Flow,
     /// The reply to the command being carried out, until a join takes it
     /// to answer once connected.
     asking: Option<Answer>,
@@ -70,10 +65,7 @@ pub(super) async fn run_loop(
         blank: false,
         events,
         call: None,
-        calls: 0,
-        rings: 0,
-        call_peer_seen: false,
-        conference_recording: false,
+        flow: crate::call::Flow::new(),
         asking: None,
         connecting: None,
     };
@@ -152,7 +144,7 @@ pub(super) async fn run_loop(
                 l.sync_camera().await;
             }
             AppEvent::Server(ev) => {
-                l.server_event(ev);
+                l.server_event(ev).await;
                 l.sync_camera().await;
             }
             AppEvent::Devices(change) => {
@@ -175,7 +167,10 @@ pub(super) async fn run_loop(
                     l.sync_camera().await;
                 }
             }
-            AppEvent::RingEnded(n) => l.ring_ended(n).await,
+            AppEvent::CallTimer(until) => {
+                l.call_timer(until).await;
+                l.sync_camera().await;
+            }
             AppEvent::Stopping => l.state.send_modify(|st| st.activity = Activity::Stopping),
         }
     }
@@ -570,6 +565,10 @@ impl Loop {
                     .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
                     .ok_or_else(|| err(ErrorCode::Conflict, "the room is not recording"))?;
                 self.state.send_modify(|st| st.recording = false);
+                // Stopped by hand: leaving the conference stops nothing.
+                let _ = self
+                    .flow
+                    .handle(self.now(), crate::call::Event::RecordingGone);
                 Ok(Reply::Json(json!({"files": files})))
             }
             Command::OpenLink { .. } => Err(err(
@@ -583,31 +582,6 @@ impl Loop {
         self.media
             .clone()
             .ok_or_else(|| err(ErrorCode::Unavailable, "the media engine is not running"))
-    }
-
-    /// A conference asking for auto-start recording records from the
-    /// room's arrival (its view of the conference) until it leaves.
-    fn auto_record(&mut self, cid: &str) {
-        let Ok(conf) = self.shared.server.get(&Principal::appliance(), cid) else {
-            return;
-        };
-        let o = &conf.options;
-        if !(o.recording_enabled && o.auto_start_recording) {
-            return;
-        }
-        let Some(m) = &self.media else { return };
-        if m.recording() {
-            return;
-        }
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-        match m.start_recording(&format!("conference-{cid}-{stamp}")) {
-            Ok(()) => {
-                self.conference_recording = true;
-                self.state.send_modify(|st| st.recording = true);
-                tracing::info!(%cid, "recording the conference (auto-start)");
-            }
-            Err(e) => tracing::warn!(%cid, error = %e, "auto-start recording failed"),
-        }
     }
 
     /// Manual recording in a conference on this dais needs the
@@ -739,39 +713,6 @@ impl Loop {
                     })
             })
             .collect()
-    }
-
-    fn server_event(&mut self, ev: ServerEvent) {
-        // The ringing stops when the inviting conference stops or goes
-        // (the caller gave up).
-        if let ServerEvent::Stopped { cid, .. } | ServerEvent::Deleted { cid } = &ev {
-            self.state.send_if_modified(|st| {
-                if st.incoming.as_ref().is_some_and(|i| &i.cid == cid) {
-                    st.missed_call = st.incoming.take();
-                    return true;
-                }
-                false
-            });
-        }
-        let Some(c) = self.state.borrow().conference.clone() else {
-            return;
-        };
-        if c.server.is_some() {
-            return;
-        }
-        match ev {
-            ServerEvent::Stopped { cid, .. } | ServerEvent::Deleted { cid } if cid == c.cid => {
-                self.left_conference()
-            }
-            ServerEvent::Renamed { from, to } if from == c.cid => {
-                self.state.send_modify(|st| {
-                    if let Some(conf) = st.conference.as_mut() {
-                        conf.cid = to;
-                    }
-                });
-            }
-            _ => {}
-        }
     }
 }
 

@@ -59,8 +59,8 @@ pub enum AppEvent {
         u64,
         Box<Result<(crate::sfu::client::Call, crate::sfu::client::Joined), CommandError>>,
     ),
-    /// Invitation number `.0` rang for `conference.ring_seconds`.
-    RingEnded(u64),
+    /// The call flow's timer for the time `.0` (Unix seconds) fired.
+    CallTimer(u64),
     Stopping,
 }
 

@@ -1,8 +1,11 @@
-//! The room's conference call: joining (on this dais or another, as a
-//! task beside the loop: [`Attempt`]), being in it, hanging up, placing
-//! calls, and ringing for invitations.
+//! The room's conference call, as the loop carries it out: joining (on
+//! this dais or another, as a task beside the loop: [`Attempt`]), being in
+//! it, hanging up, placing calls, ringing for invitations and recording
+//! what asks to be. What to do when is [`crate::call::Flow`]'s to say (no
+//! IO there); this module does it and tells the flow what happened.
 
 use super::*;
+use crate::call::{Action, Event, Refusal, RingEnd};
 
 pub(super) type Answer = oneshot::Sender<Result<Reply, CommandError>>;
 
@@ -19,12 +22,6 @@ pub(super) struct Attempt {
     /// The answer to give instead of the join's own (Meet now, a template:
     /// the new conference's CID and topic).
     reply: Option<serde_json::Value>,
-    /// The room placed this call: it is marked a call once joined.
-    placed_call: bool,
-    /// The conference's CID, where it is known before the join.
-    cid: Option<String>,
-    /// The other dais it is on, if not this one.
-    remote: Option<String>,
 }
 
 /// What [`Loop::join`] did.
@@ -121,7 +118,58 @@ fn join_error(cid: &str, e: ClientError) -> CommandError {
     }
 }
 
+/// What the flow's actions leave for the caller to do.
+#[derive(Default)]
+struct FollowUp {
+    /// A conference on this dais to join (an accepted invitation).
+    join: Option<String>,
+    /// The join to start, by number.
+    connect: Option<u64>,
+}
+
 impl Loop {
+    /// The flow's clock: the server's (a manual one in tests).
+    pub(super) fn now(&self) -> u64 {
+        self.shared.server.now().max(0) as u64
+    }
+
+    /// Tells the call flow what happened and carries out what it says.
+    async fn flow(&mut self, event: Event) -> Result<FollowUp, Refusal> {
+        let actions = self.flow.handle(self.now(), event)?;
+        Ok(self.carry_out(actions).await)
+    }
+
+    /// Carries out the call flow's actions, in order.
+    async fn carry_out(&mut self, actions: Vec<Action>) -> FollowUp {
+        let mut next = FollowUp::default();
+        for a in actions {
+            match a {
+                Action::Ring { cid, until } => self.ring(cid, until),
+                Action::RingEnded { cid, how } => self.ring_ended(cid, how).await,
+                Action::JoinLocal { cid } => next.join = Some(cid),
+                Action::Connect { attempt } => next.connect = Some(attempt),
+                Action::CancelJoin { attempt, why } => self.cancel_join(attempt, why),
+                Action::Leave {
+                    attempt,
+                    remote,
+                    hang_up,
+                } => self.leave(attempt, remote, hang_up).await,
+                Action::JoinEnded { .. } => self.state.send_modify(Self::not_connecting),
+                // `connected` updates the room's state with what it knows.
+                Action::Entered { .. } => {}
+                Action::StartRecording { cid } => self.auto_record(&cid),
+                Action::StopRecording => self.stop_auto_record(),
+            }
+        }
+        next
+    }
+
+    /// The call flow's timer for `until` fired.
+    pub(super) async fn call_timer(&mut self, until: u64) {
+        let actions = self.flow.handle_timeout(until);
+        self.carry_out(actions).await;
+    }
+
     /// Creates a running conference owned by the room and joins it.
     pub(super) async fn start_own(
         &mut self,
@@ -176,9 +224,10 @@ impl Loop {
             )));
         }
         // Asked again for the conference it is joining: answer both.
-        if let Some(a) = self.connecting.as_mut()
-            && a.cid.as_deref() == Some(cid.as_str())
-            && a.remote == remote
+        if let Some(c) = self.flow.connecting()
+            && c.cid.as_deref() == Some(cid.as_str())
+            && c.remote == remote
+            && let Some(a) = self.connecting.as_mut()
         {
             a.waiters.extend(self.asking.take());
             return Ok(Joining::Started);
@@ -195,18 +244,30 @@ impl Loop {
         self.connect(reach, Some(cid), remote).await
     }
 
-    /// Leaves whatever the room is in or joining, and starts joining
-    /// through `reach`.
+    /// Leaves whatever the room is in, joining or ringing for, and starts
+    /// joining through `reach`.
     async fn connect(
         &mut self,
         reach: Reach,
         cid: Option<String>,
         remote: Option<String>,
     ) -> Result<Joining, CommandError> {
-        self.cancel_join("the room was asked to join another conference");
-        if self.state.borrow().conference.is_some() {
-            self.hang_up().await?;
-        }
+        let label = match (&cid, &remote) {
+            (Some(c), Some(r)) => format!("{c}@{r}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(r)) => r.clone(),
+            (None, None) => String::new(),
+        };
+        let next = self
+            .flow(Event::Join { cid, remote })
+            .await
+            .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+        let Some(n) = next.connect else {
+            return Err(err(
+                ErrorCode::Internal,
+                "the call flow did not start the join",
+            ));
+        };
         let m = &self.shared.settings.media;
         let shape = MediaShape {
             width: m.send_width,
@@ -216,8 +277,6 @@ impl Loop {
             video_kbps: m.video_bitrate_kbps,
             audio_kbps: m.audio_bitrate_kbps,
         };
-        self.calls += 1;
-        let n = self.calls;
         let (tx, mut rx) = mpsc::channel(64);
         let app = self.events.clone();
         tokio::spawn(async move {
@@ -244,12 +303,6 @@ impl Loop {
                 let _ = app.send(AppEvent::Connected(n, Box::new(result))).await;
             }
         });
-        let label = match (&cid, &remote) {
-            (Some(c), Some(r)) => format!("{c}@{r}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(r)) => r.clone(),
-            (None, None) => String::new(),
-        };
         tracing::info!(conference = %label, "joining");
         self.state.send_modify(|st| {
             st.activity = Activity::Connecting;
@@ -260,26 +313,22 @@ impl Loop {
             task,
             waiters: self.asking.take().into_iter().collect(),
             reply: None,
-            placed_call: false,
-            cid,
-            remote,
         });
         Ok(Joining::Started)
     }
 
-    /// Gives up the join under way, if any: its task stops and the
-    /// commands waiting for it hear `why`.
-    fn cancel_join(&mut self, why: &str) -> bool {
-        let Some(a) = self.connecting.take() else {
-            return false;
+    /// Gives up join `n`: its task stops and the commands waiting for it
+    /// hear `why`.
+    fn cancel_join(&mut self, n: u64, why: &str) {
+        let Some(a) = self.connecting.take_if(|a| a.n == n) else {
+            return;
         };
         a.task.abort();
-        tracing::info!(cid = ?a.cid, why, "join given up");
+        tracing::info!(join = n, why, "join given up");
         for w in a.waiters {
             let _ = w.send(Err(err(ErrorCode::Conflict, why)));
         }
         self.state.send_modify(Self::not_connecting);
-        true
     }
 
     /// No join is under way any more: back to idle unless it got in.
@@ -293,32 +342,50 @@ impl Loop {
     /// Join number `n` ended: the room is in the conference (or its
     /// waiting room), or it failed; the commands waiting hear which.
     pub(super) async fn connected(&mut self, n: u64, result: Result<(Call, Joined), CommandError>) {
-        let Some(a) = self.connecting.take_if(|a| a.n == n) else {
-            // Given up meanwhile: leave what it joined.
-            if let Ok((call, _)) = result {
-                tokio::spawn(call.leave());
-            }
-            return;
-        };
+        let a = self.connecting.take_if(|a| a.n == n);
         let result = match result {
             Ok((call, joined)) => {
-                let reply = self.entered(n, call, joined, a.remote.clone()).await;
-                if a.placed_call {
-                    self.state.send_modify(|st| {
-                        if let Some(c) = st.conference.as_mut() {
-                            c.call = true;
-                        }
-                    });
-                }
-                Ok(Reply::Json(a.reply.unwrap_or(reply)))
+                let local = self.flow.connecting().is_some_and(|c| c.remote.is_none());
+                let conf = local
+                    .then(|| {
+                        self.shared
+                            .server
+                            .get(&Principal::appliance(), &joined.cid)
+                            .ok()
+                    })
+                    .flatten();
+                let event = Event::Joined {
+                    attempt: n,
+                    cid: joined.cid.clone(),
+                    admitted: joined.state == "admitted",
+                    call: conf.as_ref().is_some_and(is_call),
+                    auto_record: conf.as_ref().is_some_and(records_itself),
+                };
+                // `entered` first: the recorder starts with the room in.
+                let actions = match self.flow.handle(self.now(), event) {
+                    Ok(actions) => actions,
+                    Err(_) => {
+                        // Given up meanwhile: leave what it joined.
+                        tokio::spawn(call.leave());
+                        return;
+                    }
+                };
+                let reply = self.entered(n, call, joined).await;
+                self.carry_out(actions).await;
+                Ok(Reply::Json(
+                    a.as_ref().and_then(|a| a.reply.clone()).unwrap_or(reply),
+                ))
             }
             Err(e) => {
-                tracing::warn!(cid = ?a.cid, error = %e.message, "could not join");
+                if self.flow(Event::JoinFailed { attempt: n }).await.is_err() {
+                    return;
+                }
+                tracing::warn!(join = n, error = %e.message, "could not join");
                 Err(e)
             }
         };
         self.state.send_modify(Self::not_connecting);
-        for w in a.waiters {
+        for w in a.into_iter().flat_map(|a| a.waiters) {
             let _ = w.send(result.clone());
         }
     }
@@ -326,13 +393,7 @@ impl Loop {
     /// The room is in the conference `joined` (admitted or waiting) over
     /// `call`: the app state and the room's media follow. Returns the
     /// join's answer.
-    async fn entered(
-        &mut self,
-        n: u64,
-        call: Call,
-        joined: Joined,
-        remote: Option<String>,
-    ) -> serde_json::Value {
+    async fn entered(&mut self, n: u64, call: Call, joined: Joined) -> serde_json::Value {
         let activity = if joined.state == "waiting" {
             Activity::Waiting
         } else {
@@ -355,15 +416,10 @@ impl Loop {
             // Mute on entry applies to the room too.
             m.mic_muted(true).await;
         }
-        // A two-party conference that ends by itself is a call: the room
-        // leaves once the other side has left.
-        let is_call = remote.is_none()
-            && self
-                .shared
-                .server
-                .get(&self.room(), &joined.cid)
-                .is_ok_and(|c| is_call(&c));
-        self.call_peer_seen = false;
+        let (remote, is_call) = match self.flow.present() {
+            Some(p) => (p.remote.clone(), p.call),
+            None => (None, false),
+        };
         let reply = json!({
             "cid": joined.cid,
             "state": joined.state,
@@ -380,7 +436,7 @@ impl Loop {
                 role: joined.role.clone(),
                 state: joined.state.clone(),
                 reason: joined.reason.clone(),
-                server: remote.clone(),
+                server: remote,
                 participants: Vec::new(),
                 chat: Vec::new(),
                 call: is_call,
@@ -392,9 +448,6 @@ impl Loop {
             st.audio.mic_muted = st.audio.mic_muted || joined.mic_muted;
         });
         self.call = Some((n, call));
-        if remote.is_none() && joined.state == "admitted" {
-            self.auto_record(&joined.cid);
-        }
         reply
     }
 
@@ -477,24 +530,21 @@ impl Loop {
         Ok(entry.clone())
     }
 
+    /// Hangs up: leaves the conference, gives up the join under way, or
+    /// declines the ringing invitation.
     pub(super) async fn hang_up(&mut self) -> Result<Reply, CommandError> {
-        let gave_up = self.cancel_join("hung up before the join completed");
-        if self.state.borrow().conference.is_none() {
-            if gave_up {
-                return Ok(Reply::Done);
-            }
-            return Err(err(
-                ErrorCode::Conflict,
-                "the room is not in a call or conference",
-            ));
-        }
-        let remote = self
-            .state
-            .borrow()
-            .conference
-            .as_ref()
-            .is_some_and(|c| c.server.is_some());
-        if let Some((_, call)) = self.call.take() {
+        self.flow(Event::HangUp)
+            .await
+            .map_err(|e| err(ErrorCode::Conflict, e.to_string()))?;
+        Ok(Reply::Done)
+    }
+
+    /// Leaves the conference of join `n` (`hang_up`: telling its server;
+    /// else it is already over for the room).
+    async fn leave(&mut self, n: u64, remote: bool, hang_up: bool) {
+        if let Some((_, call)) = self.call.take_if(|(m, _)| *m == n)
+            && hang_up
+        {
             if remote {
                 // Another dais may be slow to confirm: not on the loop.
                 tokio::spawn(call.leave());
@@ -503,20 +553,6 @@ impl Loop {
                 // lists the room when the command is answered.
                 call.leave().await;
             }
-        }
-        self.left_conference();
-        Ok(Reply::Done)
-    }
-
-    pub(super) fn left_conference(&mut self) {
-        self.call = None;
-        if self.conference_recording {
-            self.conference_recording = false;
-            if let Some(m) = self.media.clone() {
-                // Finalising the last file takes a moment: not on the loop.
-                tokio::task::spawn_blocking(move || m.stop_recording());
-            }
-            self.state.send_modify(|st| st.recording = false);
         }
         self.state.send_modify(|st| {
             st.conference = None;
@@ -529,6 +565,41 @@ impl Loop {
         });
     }
 
+    /// A conference asking for auto-start recording records from the
+    /// room's arrival (its view of the conference) until it leaves.
+    fn auto_record(&mut self, cid: &str) {
+        let started = match &self.media {
+            // Someone is recording by hand: that recording goes on.
+            Some(m) if m.recording() => false,
+            Some(m) => {
+                let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+                match m.start_recording(&format!("conference-{cid}-{stamp}")) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(%cid, error = %e, "auto-start recording failed");
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
+        if started {
+            self.state.send_modify(|st| st.recording = true);
+            tracing::info!(%cid, "recording the conference (auto-start)");
+        } else {
+            let _ = self.flow.handle(self.now(), Event::RecordingGone);
+        }
+    }
+
+    /// Stops the recording the conference started.
+    fn stop_auto_record(&mut self) {
+        if let Some(m) = self.media.clone() {
+            // Finalising the last file takes a moment: not on the loop.
+            tokio::task::spawn_blocking(move || m.stop_recording());
+        }
+        self.state.send_modify(|st| st.recording = false);
+    }
+
     /// Follows the room's conference call.
     pub(super) async fn call_event(&mut self, ev: CallEvent) {
         match ev {
@@ -539,13 +610,6 @@ impl Loop {
                 mic_muted,
                 camera_off: _,
             } => {
-                let admitted_now = state == "admitted"
-                    && self
-                        .state
-                        .borrow()
-                        .conference
-                        .as_ref()
-                        .is_some_and(|c| c.state != "admitted");
                 let was_muted = self.state.borrow().audio.mic_muted;
                 self.state.send_modify(|st| {
                     st.activity = if state == "waiting" {
@@ -567,38 +631,37 @@ impl Loop {
                 {
                     m.mic_muted(true).await;
                 }
-                if admitted_now {
-                    let cid = self
-                        .state
-                        .borrow()
-                        .conference
-                        .as_ref()
-                        .map(|c| (c.cid.clone(), c.server.is_none()));
-                    if let Some((cid, true)) = cid {
-                        self.auto_record(&cid);
-                    }
-                }
+                let auto_record = self.flow.present().is_some_and(|p| {
+                    p.remote.is_none()
+                        && self
+                            .shared
+                            .server
+                            .get(&Principal::appliance(), &p.cid)
+                            .is_ok_and(|c| records_itself(&c))
+                });
+                let admitted = state == "admitted";
+                let _ = self
+                    .flow(Event::Admission {
+                        admitted,
+                        auto_record,
+                    })
+                    .await;
             }
             CallEvent::Roster(list) => {
-                let mut other_gone = false;
+                let mut others = 0;
                 self.state.send_modify(|st| {
                     if let Some(c) = st.conference.as_mut() {
-                        let others = list
+                        others = list
                             .iter()
                             .filter(|p| p.id != c.participant_id && p.state == "admitted")
                             .count();
-                        if c.call && others > 0 {
-                            self.call_peer_seen = true;
-                        }
-                        other_gone = c.call && self.call_peer_seen && others == 0;
                         c.participants = list;
                     }
                 });
-                if other_gone {
-                    tracing::info!("the other side hung up: leaving the call");
-                    if let Err(e) = self.hang_up().await {
-                        tracing::warn!(error = %e.message, "could not leave the call");
-                    }
+                let was_in = self.flow.present().is_some();
+                let _ = self.flow(Event::Others(others)).await;
+                if was_in && self.flow.present().is_none() {
+                    tracing::info!("the other side hung up: the room left the call");
                 }
             }
             CallEvent::Chat(list) => self.state.send_modify(|st| {
@@ -612,7 +675,7 @@ impl Loop {
                     self.state
                         .send_modify(|st| st.last_error = Some(format!("conference: {message}")));
                 }
-                self.left_conference();
+                let _ = self.flow(Event::Ended).await;
             }
             CallEvent::Problem(p) => {
                 tracing::warn!(problem = %p, "conference");
@@ -622,35 +685,70 @@ impl Loop {
         }
     }
 
-    /// Follows what the server does to the room's conference (the call
-    /// reports the rest).
+    /// What the server did to a conference on this dais, as far as the
+    /// room's call flow cares: the one it is in or ringing for stopped,
+    /// went or was renamed.
+    pub(super) async fn server_event(&mut self, ev: ServerEvent) {
+        let event = match ev {
+            ServerEvent::Stopped { cid, .. } | ServerEvent::Deleted { cid } => {
+                Event::Stopped { cid }
+            }
+            ServerEvent::Renamed { from, to } => {
+                self.state.send_modify(|st| {
+                    if let Some(c) = st.conference.as_mut()
+                        && c.server.is_none()
+                        && c.cid == from
+                    {
+                        c.cid = to.clone();
+                    }
+                    if let Some(i) = st.incoming.as_mut()
+                        && i.cid == from
+                    {
+                        i.cid = to.clone();
+                    }
+                });
+                Event::Renamed { from, to }
+            }
+            _ => return,
+        };
+        let _ = self.flow(event).await;
+    }
+
     /// A conference on this dais invites the room: it joins when it is
-    /// free (idle or in standby, which it leaves) and answering is on.
+    /// free (idle or in standby, which it leaves) and answering is on,
+    /// else it rings.
     pub(super) async fn invited(&mut self, cid: String, ids: Vec<String>) {
         let me = self.room_id();
         if !ids.iter().any(|i| i == &me) {
             return;
         }
-        let busy = {
-            let st = self.state.borrow();
-            st.conference.is_some()
-                || st.incoming.is_some()
-                || !matches!(st.activity, Activity::Idle | Activity::Standby)
+        if matches!(
+            self.state.borrow().activity,
+            Activity::Starting | Activity::Stopping
+        ) || self.shared.server.get(&self.room(), &cid).is_err()
+        {
+            return;
+        }
+        let c = &self.shared.settings.conference;
+        let event = Event::Invited {
+            cid: cid.clone(),
+            answer: c.answer_invitations,
+            ring_seconds: c.ring_seconds,
         };
-        if busy {
-            tracing::info!(conference = %cid, "invited while busy; not joining");
-            return;
-        }
-        if !self.shared.settings.conference.answer_invitations {
-            self.ring(cid);
-            return;
-        }
-        // Waking is what joining needs (the join wakes the room).
-        match self.join(cid.clone(), None, None, None).await {
-            Ok(_) => tracing::info!(conference = %cid, "joining on invitation"),
-            Err(e) => {
-                tracing::warn!(conference = %cid, error = %e.message, "could not join on invitation")
+        match self.flow(event).await {
+            Err(e) => tracing::info!(conference = %cid, "invited, not answered: {e}"),
+            Ok(FollowUp {
+                join: Some(cid), ..
+            }) => {
+                // Waking is what joining needs (the join wakes the room).
+                match self.join(cid.clone(), None, None, None).await {
+                    Ok(_) => tracing::info!(conference = %cid, "joining on invitation"),
+                    Err(e) => {
+                        tracing::warn!(conference = %cid, error = %e.message, "could not join on invitation")
+                    }
+                }
             }
+            Ok(_) => {}
         }
     }
 
@@ -704,62 +802,58 @@ impl Loop {
                 self.start_own(patch).await?
             }
         };
-        match self.connecting.as_mut() {
-            Some(a) => a.placed_call = true,
-            None => self.state.send_modify(|st| {
-                if let Some(c) = st.conference.as_mut() {
-                    c.call = true;
-                }
-            }),
-        }
+        let _ = self.flow(Event::PlacedCall).await;
+        self.state.send_modify(|st| {
+            if let Some(c) = st.conference.as_mut() {
+                c.call = true;
+            }
+        });
         Ok(reply)
     }
 
     /// Rings the room for an invitation: the panel wakes and shows it
-    /// until it is accepted, rejected or `ring_seconds` pass.
-    fn ring(&mut self, cid: String) {
-        let Ok(conf) = self.shared.server.get(&self.room(), &cid) else {
-            return;
+    /// until it is answered or `until` passes.
+    fn ring(&mut self, cid: String, until: u64) {
+        let (topic, from) = match self.shared.server.get(&self.room(), &cid) {
+            Ok(conf) => (conf.topic.clone(), conf.owner.clone()),
+            Err(_) => (String::new(), String::new()),
         };
-        let seconds = self.shared.settings.conference.ring_seconds;
-        let now = self.shared.server.now().max(0) as u64;
-        self.rings += 1;
-        let n = self.rings;
         self.state.send_modify(|st| {
             if st.activity == Activity::Standby {
                 st.activity = Activity::Idle;
             }
             st.incoming = Some(crate::app::state::Incoming {
                 cid: cid.clone(),
-                topic: conf.topic.clone(),
-                from: conf.owner.clone(),
-                until: now + u64::from(seconds),
+                topic,
+                from,
+                until,
             });
         });
         tracing::info!(conference = %cid, "invitation ringing");
         let app = self.events.clone();
+        let wait = until.saturating_sub(self.now());
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(seconds.into())).await;
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
             if let Some(app) = app.upgrade() {
-                let _ = app.send(AppEvent::RingEnded(n)).await;
+                let _ = app.send(AppEvent::CallTimer(until)).await;
             }
         });
     }
 
-    /// The ringing invitation number `n` was not answered in time.
-    pub(super) async fn ring_ended(&mut self, n: u64) {
-        if n != self.rings {
-            return;
-        }
-        let Some(inc) = self.state.borrow().incoming.clone() else {
-            return;
-        };
-        tracing::info!(conference = %inc.cid, "invitation missed");
+    /// The ringing invitation ended: answered, declined, missed or
+    /// withdrawn by its caller.
+    async fn ring_ended(&mut self, cid: String, how: RingEnd) {
+        tracing::info!(conference = %cid, ?how, "invitation no longer ringing");
         self.state.send_modify(|st| {
-            st.incoming = None;
-            st.missed_call = Some(inc.clone());
+            let inc = st.incoming.take();
+            st.missed_call = match how {
+                RingEnd::Missed | RingEnd::Withdrawn => inc,
+                RingEnd::Accepted | RingEnd::Declined => None,
+            };
         });
-        self.end_unanswered_call(&inc.cid).await;
+        if matches!(how, RingEnd::Declined | RingEnd::Missed) {
+            self.end_unanswered_call(&cid).await;
+        }
     }
 
     /// A call the room declined or missed ends, so the caller is not left
@@ -777,21 +871,22 @@ impl Loop {
 
     /// Answers the ringing invitation.
     pub(super) async fn answer(&mut self, accept: bool) -> Result<Reply, CommandError> {
-        let Some(inc) = self.state.borrow().incoming.clone() else {
-            return Err(err(ErrorCode::Conflict, "there is no incoming call"));
+        let cid = match self.flow.phase() {
+            crate::call::Phase::Ringing(r) => r.cid.clone(),
+            _ => String::new(),
         };
-        self.rings += 1;
-        self.state.send_modify(|st| {
-            st.incoming = None;
-            st.missed_call = None;
-        });
-        if !accept {
-            tracing::info!(conference = %inc.cid, "invitation rejected");
-            self.end_unanswered_call(&inc.cid).await;
-            return Ok(Reply::Json(json!({"cid": inc.cid, "state": "rejected"})));
-        }
-        self.join(inc.cid, None, None, None)
+        let next = self
+            .flow(Event::Answer { accept })
             .await
-            .map(Joining::reply)
+            .map_err(|e| err(ErrorCode::Conflict, e.to_string()))?;
+        match next.join {
+            Some(cid) => self.join(cid, None, None, None).await.map(Joining::reply),
+            None => Ok(Reply::Json(json!({"cid": cid, "state": "rejected"}))),
+        }
     }
+}
+
+/// A conference that records by itself from the room's arrival.
+fn records_itself(c: &crate::conference::Conference) -> bool {
+    c.options.recording_enabled && c.options.auto_start_recording
 }
