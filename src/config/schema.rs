@@ -592,6 +592,24 @@ pub struct RemoteServerSettings {
     pub client_secret: Secret,
 }
 
+impl RemoteServerSettings {
+    fn secure(&self) -> bool {
+        self.scheme == "https"
+    }
+
+    /// Its REST API's base: `http://host:port` (the default) or `https://…`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.secure() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// Its participants' signalling WebSocket (`ws://` or `wss://`).
+    pub fn signalling_url(&self) -> String {
+        let scheme = if self.secure() { "wss" } else { "ws" };
+        format!("{scheme}://{}/webrtc/signalling/ws", self.host)
+    }
+}
+
 /// The embedded conferencing server and its REST API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

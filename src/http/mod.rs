@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
+pub mod client;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("http.listen {addr}: cannot listen: {source}")]

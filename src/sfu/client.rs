@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -242,7 +241,22 @@ pub async fn join(
         .nth(2)
         .unwrap_or(&target.url)
         .to_string();
-    let connect = tokio_tungstenite::connect_async(target.url.as_str());
+    // TLS only for wss://: a plain join does not depend on the trust store.
+    let connector = if target.url.starts_with("wss:") {
+        let tls = crate::http::client::tls().map_err(|e| ClientError::Unreachable {
+            host: host.clone(),
+            reason: e.to_string(),
+        })?;
+        tokio_tungstenite::Connector::Rustls(tls)
+    } else {
+        tokio_tungstenite::Connector::Plain
+    };
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        target.url.as_str(),
+        None,
+        false,
+        Some(connector),
+    );
     let (mut ws, _) = tokio::time::timeout(JOIN_TIMEOUT, connect)
         .await
         .map_err(|_| ClientError::Unreachable {
@@ -584,32 +598,33 @@ async fn run(
     let _ = events.send(end).await;
 }
 
-/// Gets an access token from another dais (OAuth client credentials),
-/// over plain HTTP on the room's network.
+/// Gets an access token from another dais (OAuth client credentials).
+/// `base`: its API's base URL (`http://host:port`, `https://host`).
 pub async fn sign_in(
-    host: &str,
+    base: &str,
     client_id: &str,
     client_secret: &str,
 ) -> Result<String, ClientError> {
-    let body = serde_urlencoded::to_string([
+    let host = host_of(base);
+    let sign_in = |reason: String| ClientError::SignIn {
+        host: host.to_string(),
+        reason,
+    };
+    let form = serde_urlencoded::to_string([
         ("grant_type", "client_credentials"),
         ("client_id", client_id),
         ("client_secret", client_secret),
     ])
     .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let sign_in = |reason: String| ClientError::SignIn {
-        host: host.to_string(),
-        reason,
-    };
-    let (status, v) = http_json(
-        host,
-        "POST /oauth2/v1/token",
-        None,
-        "application/x-www-form-urlencoded",
-        &body,
-    )
-    .await?;
-    let v = v.ok_or_else(|| sign_in(format!("HTTP {status} without a JSON body")))?;
+    let request = outbound()?
+        .post(format!("{base}/oauth2/v1/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form);
+    let answer = fetch(base, request).await?;
+    let status = answer.status;
+    let v = answer
+        .json()
+        .ok_or_else(|| sign_in(format!("HTTP {status} without a JSON body")))?;
     if status != 200 {
         return Err(sign_in(
             v["error_description"]
@@ -625,16 +640,18 @@ pub async fn sign_in(
         .ok_or_else(|| sign_in("no access_token in the answer".into()))
 }
 
-/// Places a call to `peer` on another dais: a running conference of two
-/// there ("all on screen", ended when both have left) with `peer` invited,
-/// so their endpoint rings. Returns its CID for the room to join.
+/// Places a call to `peer` on another dais (API base URL `base`): a
+/// running conference of two there ("all on screen", ended when both have
+/// left) with `peer` invited, so their endpoint rings. Returns its CID for
+/// the room to join.
 pub async fn place_call(
-    host: &str,
+    base: &str,
     access_token: &str,
     owner: &str,
     peer: &str,
     topic: &str,
 ) -> Result<String, ClientError> {
+    let host = host_of(base);
     let body = serde_json::json!({
         "topic": topic,
         "owner": owner,
@@ -645,16 +662,15 @@ pub async fn place_call(
         "auto_invite": 1,
         "auto_termination_enabled": true,
         "state": "running",
-    })
-    .to_string();
-    let (status, v) = http_json(
-        host,
-        "POST /api/v3.11/conferences",
-        Some(access_token),
-        "application/json",
-        &body,
-    )
-    .await?;
+    });
+    let request = outbound()?
+        .post(format!("{base}/api/v3.11/conferences"))
+        .bearer_auth(access_token)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    let answer = fetch(base, request).await?;
+    let status = answer.status;
+    let v = answer.json();
     let refused = |v: Option<&serde_json::Value>| ClientError::Refused {
         reason: if status == 404 {
             "not_found"
@@ -678,47 +694,26 @@ pub async fn place_call(
         .ok_or_else(|| refused(v.as_ref()))
 }
 
-/// One HTTP/1.1 request with a body to another dais; the status and the
-/// JSON body, if the answer had one.
-async fn http_json(
-    host: &str,
-    request_line: &str,
-    bearer: Option<&str>,
-    content_type: &str,
-    body: &str,
-) -> Result<(u16, Option<serde_json::Value>), ClientError> {
-    let unreachable = |reason: String| ClientError::Unreachable {
-        host: host.to_string(),
-        reason,
-    };
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{request_line} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let io = async {
-        let mut s = tokio::net::TcpStream::connect(host).await?;
-        s.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::new();
-        s.take(256 * 1024).read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    let buf = tokio::time::timeout(JOIN_TIMEOUT, io)
+/// `host[:port]` of a base URL, for messages.
+fn host_of(base: &str) -> &str {
+    base.split_once("://").map_or(base, |(_, h)| h)
+}
+
+fn outbound() -> Result<&'static reqwest::Client, ClientError> {
+    crate::http::client::http().map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Sends a request to another dais (at `base`) and reads its answer.
+async fn fetch(
+    base: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<crate::http::client::Answer, ClientError> {
+    crate::http::client::send(request)
         .await
-        .map_err(|_| unreachable("timed out".into()))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| unreachable("not an HTTP answer".into()))?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| unreachable("no HTTP status".into()))?;
-    Ok((status, serde_json::from_str(body.trim()).ok()))
+        .map_err(|e| ClientError::Unreachable {
+            host: host_of(base).to_string(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

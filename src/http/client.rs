@@ -1,0 +1,148 @@
+//! Outbound HTTP and WebSocket: the one client dais uses to reach other
+//! servers (another dais's API and signalling today).
+//!
+//! - TLS is rustls with ring, and servers are checked against the system's
+//!   trust store (`/etc/ssl/certs`, where an IT team adds its own CA).
+//! - Every request has a deadline: [`CONNECT_TIMEOUT`] to connect and
+//!   [`REQUEST_TIMEOUT`] for the whole answer.
+//! - Redirects are followed up to [`MAX_REDIRECTS`]; 307 and 308 keep the
+//!   method and body. A redirect from https to plain http is refused, and
+//!   credentials are not sent on to another host.
+//! - Chunked and length-delimited bodies both read, up to [`MAX_BODY`].
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub const MAX_REDIRECTS: usize = 5;
+/// The longest answer read: API answers are small.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("timed out")]
+    TimedOut,
+    /// Could not connect, TLS failed, the redirect was refused, the
+    /// connection broke: the reason with its causes.
+    #[error("{0}")]
+    Failed(String),
+    #[error("the answer is longer than {MAX_BODY} bytes")]
+    TooLong,
+    #[error("the TLS client cannot be set up: {0}")]
+    Tls(String),
+}
+
+impl From<reqwest::Error> for OutboundError {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            return OutboundError::TimedOut;
+        }
+        // reqwest's own message is terse ("error sending request"): the
+        // causes say what went wrong (refused, TLS, redirect).
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !reason.contains(&s_text) {
+                reason.push_str(": ");
+                reason.push_str(&s_text);
+            }
+            source = s.source();
+        }
+        OutboundError::Failed(reason)
+    }
+}
+
+/// rustls's crypto for the whole process: ring. Installed once, before
+/// any TLS client is built.
+fn crypto() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // Another part of the process may have installed one first.
+        // ring lacks post-quantum key exchange (hence the deprecation);
+        // aws-lc-rs has it but needs cmake and minutes more per cold build.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let _ = provider.install_default();
+    });
+}
+
+/// The shared HTTP client (connections are pooled).
+pub fn http() -> Result<&'static reqwest::Client, OutboundError> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    crypto();
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt
+                .previous()
+                .last()
+                .is_some_and(|u| u.scheme() == "https");
+        if downgrade {
+            attempt.error("refused a redirect from https to plain http")
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    });
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("dais/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(policy)
+        .build()
+        .map_err(|e| OutboundError::Tls(OutboundError::from(e).to_string()))?;
+    Ok(CLIENT.get_or_init(|| client))
+}
+
+/// The TLS settings for WebSocket connections (wss://): the same crypto
+/// and trust as [`http`].
+pub fn tls() -> Result<Arc<rustls::ClientConfig>, OutboundError> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(c) = CONFIG.get() {
+        return Ok(c.clone());
+    }
+    crypto();
+    use rustls_platform_verifier::ConfigVerifierExt;
+    let config = rustls::ClientConfig::with_platform_verifier()
+        .map_err(|e| OutboundError::Tls(e.to_string()))?;
+    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// An answer: its status and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Sends `request` and reads the whole answer (at most [`MAX_BODY`]).
+pub async fn send(request: reqwest::RequestBuilder) -> Result<Answer, OutboundError> {
+    let mut response = request.send().await?;
+    let status = response.status().as_u16();
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(OutboundError::TooLong);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(OutboundError::TooLong);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer { status, body })
+}
