@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, display_shows, eventually, start_room};
+use common::{Api, Dais, display_shows, eventually, start_room};
 use serde_json::json;
 
 const RED: (u8, u8, u8) = (255, 0, 0);
@@ -41,16 +41,27 @@ fn a_room_joins_a_conference_on_another_dais_by_cid_and_host() {
     let r = hc.send_line(&format!("trueconf:\\c\\{cid}"));
     assert_eq!(r["ok"], true, "{r}");
 
-    // The visitor: a red room that knows the host's credentials.
+    // The visitor: a red room that knows the host's credentials. It has no
+    // CA certificates (an image without a trust store): plain http works.
     let host_addr = host.http.trim_start_matches("http://").to_string();
-    let visitor = start_room(
-        &tmp.path().join("visitor"),
+    let empty = tmp.path().join("no-certs");
+    std::fs::create_dir_all(&empty).unwrap();
+    let visitor_dir = tmp.path().join("visitor");
+    let mut start = common::room_start(
+        &visitor_dir,
         "red",
         &format!(
             "[[conference.servers]]\nhost = \"{host_addr}\"\nscheme = \"http\"\nclient_id = \"boardroom\"\nclient_secret = \"s3cret-s3cret\"\n"
         ),
         &[],
     );
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        start
+            .env
+            .push((var.into(), empty.join("none").display().to_string()));
+    }
+    let mut visitor = Dais::start(start);
+    visitor.wait_ready();
     let mut vc = visitor.control();
 
     // A conference that does not exist there is a clear "not found".
@@ -62,6 +73,12 @@ fn a_room_joins_a_conference_on_another_dais_by_cid_and_host() {
     let st = vc.call(json!({"method": "getAppState"}));
     assert_eq!(st["result"]["activity"], "conference", "{st}");
     assert_eq!(st["result"]["conference"]["server"], host_addr.as_str());
+    // It did go without a trust store.
+    assert!(
+        visitor.log_text().contains("no trusted CA certificates"),
+        "{}",
+        visitor.log_text()
+    );
 
     // Both rooms see each other.
     eventually(

@@ -68,13 +68,29 @@ fn crypto() {
     });
 }
 
+/// The TLS settings of every outbound connection: ring, and the system's
+/// trust store. Without one (no CA certificates installed) plain http
+/// still works, and https fails per request naming the unknown issuer.
+fn rustls_config() -> rustls::ClientConfig {
+    crypto();
+    use rustls_platform_verifier::ConfigVerifierExt;
+    match rustls::ClientConfig::with_platform_verifier() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no trusted CA certificates: https to other servers will fail");
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        }
+    }
+}
+
 /// The shared HTTP client (connections are pooled).
 pub fn http() -> Result<&'static reqwest::Client, OutboundError> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c);
     }
-    crypto();
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let downgrade = attempt.url().scheme() == "http"
             && attempt
@@ -89,11 +105,14 @@ pub fn http() -> Result<&'static reqwest::Client, OutboundError> {
             attempt.follow()
         }
     });
+    let mut tls = (*tls()).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let client = reqwest::Client::builder()
         .user_agent(concat!("dais/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirect(policy)
+        .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| OutboundError::Tls(OutboundError::from(e).to_string()))?;
     Ok(CLIENT.get_or_init(|| client))
@@ -101,16 +120,9 @@ pub fn http() -> Result<&'static reqwest::Client, OutboundError> {
 
 /// The TLS settings for WebSocket connections (wss://): the same crypto
 /// and trust as [`http`].
-pub fn tls() -> Result<Arc<rustls::ClientConfig>, OutboundError> {
+pub fn tls() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if let Some(c) = CONFIG.get() {
-        return Ok(c.clone());
-    }
-    crypto();
-    use rustls_platform_verifier::ConfigVerifierExt;
-    let config = rustls::ClientConfig::with_platform_verifier()
-        .map_err(|e| OutboundError::Tls(e.to_string()))?;
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+    CONFIG.get_or_init(|| Arc::new(rustls_config())).clone()
 }
 
 /// An answer: its status and body.

@@ -241,13 +241,8 @@ pub async fn join(
         .nth(2)
         .unwrap_or(&target.url)
         .to_string();
-    // TLS only for wss://: a plain join does not depend on the trust store.
     let connector = if target.url.starts_with("wss:") {
-        let tls = crate::http::client::tls().map_err(|e| ClientError::Unreachable {
-            host: host.clone(),
-            reason: e.to_string(),
-        })?;
-        tokio_tungstenite::Connector::Rustls(tls)
+        tokio_tungstenite::Connector::Rustls(crate::http::client::tls())
     } else {
         tokio_tungstenite::Connector::Plain
     };
