@@ -29,6 +29,7 @@ run: build
 ## appliance image booted under qemu with the binary just built, driving
 ## virtual devices (images/README.md).
 test: deps
+	@scripts/install-schemathesis.sh
 	$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
 	$(MAKE) image-test DAIS_BIN=$(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/dais

@@ -25,6 +25,8 @@ PACKAGES=(
   systemd curl ca-certificates
   # desktop-file-validate checks the x-scheme-handler .desktop file
   desktop-file-utils
+  # a venv for schemathesis, the OpenAPI fuzzer (scripts/install-schemathesis.sh)
+  python3 python3-venv
 )
 
 missing=()

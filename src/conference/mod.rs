@@ -31,6 +31,38 @@ pub use schedule::{Days, Schedule};
 
 /// Limits from the seeds.
 pub const TOPIC_MAX: usize = 240;
+impl Invitation {
+    /// What is wrong with entry `i` of an invitation list, if anything.
+    pub fn check(&self, i: usize) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if !printable(&self.id, 256) {
+            errors.push(FieldError::new(
+                format!("invitations[{i}].id"),
+                "1 to 256 printable characters",
+            ));
+        }
+        if self.display_name.chars().count() > 256 {
+            errors.push(FieldError::new(
+                format!("invitations[{i}].display_name"),
+                "at most 256 characters",
+            ));
+        }
+        errors
+    }
+}
+
+/// Why a host PIN was refused: it is the conference's PIN.
+pub const HOST_PIN_SAME: &str = "must differ from pin";
+/// The longest owner login.
+pub const OWNER_MAX: usize = 256;
+
+/// Whether `s` is acceptable text for a name, topic or login: at most
+/// `max` characters, none a control character, not only whitespace. The
+/// OpenAPI document states the same rule as a pattern
+/// (`server::openapi::text`).
+pub fn printable(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+}
 pub const DESCRIPTION_MAX: usize = 4000;
 pub const MIN_PARTICIPANTS: i64 = 2;
 pub const MAX_PARTICIPANTS: i64 = 1000;
@@ -271,11 +303,13 @@ impl Conference {
             }
         }
         if let Some(t) = &patch.topic {
-            let n = t.trim().chars().count();
-            if n == 0 || t.chars().count() > TOPIC_MAX {
+            if !printable(t, TOPIC_MAX) {
                 err(
                     "topic",
-                    format!("1 to {TOPIC_MAX} characters, got {}", t.chars().count()),
+                    format!(
+                        "1 to {TOPIC_MAX} printable characters, got {}",
+                        t.chars().count()
+                    ),
                 );
             } else {
                 next.topic = t.trim().to_string();
@@ -292,8 +326,11 @@ impl Conference {
             }
         }
         if let Some(o) = &patch.owner {
-            if o.trim().is_empty() || o.chars().count() > 256 || o.chars().any(char::is_control) {
-                err("owner", "a login of 1 to 256 printable characters".into());
+            if !printable(o, OWNER_MAX) {
+                err(
+                    "owner",
+                    format!("a login of 1 to {OWNER_MAX} printable characters"),
+                );
             } else {
                 next.owner = o.trim().to_string();
             }
@@ -315,23 +352,24 @@ impl Conference {
                 );
             }
         }
+        let podiums = patch.max_podiums.filter(|p| {
+            let ok = (1..=MAX_PARTICIPANTS).contains(p);
+            if !ok {
+                err(
+                    "max_podiums",
+                    format!("an integer from 1 to {MAX_PARTICIPANTS}, got {p}"),
+                );
+            }
+            ok
+        });
         match next.mode.fixed_podiums(next.max_participants) {
             // The mode decides; a client's value is not an error (v3
             // clients send max_podiums for every mode).
             Some(fixed) => next.max_podiums = fixed,
             None => {
-                if let Some(p) = patch.max_podiums {
-                    if p < 1 || p > next.max_participants as i64 {
-                        err(
-                            "max_podiums",
-                            format!(
-                                "an integer from 1 to max_participants ({}), got {p}",
-                                next.max_participants
-                            ),
-                        );
-                    } else {
-                        next.max_podiums = p as u32;
-                    }
+                if let Some(p) = podiums {
+                    // No more podium places than people.
+                    next.max_podiums = (p as u32).min(next.max_participants);
                 } else if next.max_podiums > next.max_participants || mode_changed {
                     next.max_podiums = next.max_participants.min(4);
                 }
@@ -354,17 +392,8 @@ impl Conference {
                 err("invitations", format!("at most {INVITATIONS_MAX} entries"));
             }
             for (i, inv) in list.iter().enumerate() {
-                if inv.id.trim().is_empty() || inv.id.chars().count() > 256 {
-                    err(
-                        &format!("invitations[{i}].id"),
-                        "1 to 256 characters".into(),
-                    );
-                }
-                if inv.display_name.chars().count() > 256 {
-                    err(
-                        &format!("invitations[{i}].display_name"),
-                        "at most 256 characters".into(),
-                    );
+                for e in inv.check(i) {
+                    err(&e.field, e.message);
                 }
             }
             next.invitations = list.clone();
@@ -413,10 +442,18 @@ impl Conference {
             }
         }
         if o.pin.is_some() && o.pin == o.host_pin {
-            err("host_pin", "must differ from pin".into());
+            err("host_pin", HOST_PIN_SAME.into());
         }
-        if o.auto_start_recording && !o.recording_enabled {
-            err("auto_start_recording", "needs recording_enabled".into());
+        // Automatic recording needs recording: asking for it turns recording
+        // on, and turning recording off turns it off. Only both at once in
+        // contradiction is an error.
+        match (patch.auto_start_recording, patch.recording_enabled) {
+            (Some(true), Some(false)) => {
+                err("auto_start_recording", "needs recording_enabled".into())
+            }
+            (Some(true), None) => o.recording_enabled = true,
+            (None, Some(false)) => o.auto_start_recording = false,
+            _ => {}
         }
         if !errors.is_empty() {
             return Err(FieldErrors(errors));
@@ -563,14 +600,25 @@ mod tests {
         .unwrap();
         assert_eq!(c.max_podiums, 6);
         assert!(c.options.mute_mic_on_entry, "smart meetings mute on entry");
-        let e = create(Patch {
+        // More podium places than people: as many as people.
+        let c = create(Patch {
             mode: Some(Mode::Moderated),
             max_participants: Some(10),
             max_podiums: Some(11),
             ..base()
         })
-        .unwrap_err();
-        assert_eq!(e.0[0].field, "max_podiums");
+        .unwrap();
+        assert_eq!(c.max_podiums, 10);
+        // Out of range is refused in every mode, even where the mode decides.
+        for mode in [Mode::Moderated, Mode::VideoLecture] {
+            let e = create(Patch {
+                mode: Some(mode),
+                max_podiums: Some(0),
+                ..base()
+            })
+            .unwrap_err();
+            assert_eq!(e.0[0].field, "max_podiums");
+        }
     }
 
     #[test]

@@ -21,11 +21,10 @@ impl Template {
     /// make a conference (the owner is filled in when it is started).
     pub fn validate(name: &str, settings: &Patch) -> Result<(), FieldErrors> {
         let mut errors = Vec::new();
-        let n = name.trim().chars().count();
-        if n == 0 || name.chars().count() > NAME_MAX {
+        if !super::printable(name, NAME_MAX) {
             errors.push(FieldError::new(
                 "name",
-                format!("1 to {NAME_MAX} characters"),
+                format!("1 to {NAME_MAX} printable characters"),
             ));
         }
         if settings.id.is_some() {

@@ -209,9 +209,10 @@ fn base(server: &Server, headers: &HeaderMap) -> (String, String) {
     (format!("http://{host}"), host)
 }
 
+/// A request's JSON body: every route that reads one requires it.
 fn json_body(bytes: &Bytes) -> Result<Value, ServerError> {
     if bytes.is_empty() {
-        return Ok(Value::Object(Default::default()));
+        return Err(ServerError::invalid("body", "required: a JSON object"));
     }
     serde_json::from_slice(bytes).map_err(|e| {
         ServerError::invalid(
@@ -331,8 +332,11 @@ async fn list(
             },
             "owner" => f.owner = Some(v.clone()),
             "page" | "page_id" => match v.parse::<usize>() {
-                Ok(n) if n >= 1 => f.page = n,
-                _ => errs.push(FieldError::new(k.as_str(), "a page number from 1")),
+                Ok(n) if (1..=Filter::MAX_PAGE).contains(&n) => f.page = n,
+                _ => errs.push(FieldError::new(
+                    k.as_str(),
+                    format!("a page number from 1 to {}", Filter::MAX_PAGE),
+                )),
             },
             "page_size" => match v.parse::<usize>() {
                 Ok(n) if (1..=Filter::MAX_PAGE_SIZE).contains(&n) => f.page_size = n,
@@ -476,6 +480,14 @@ fn parse_people(v: &Value) -> Result<Vec<crate::conference::Invitation>, ServerE
         })?;
     let patch = parse_patch(&json!({"invitations": list})).map_err(ServerError::Invalid)?;
     let people = patch.invitations.unwrap_or_default();
+    let errors: Vec<_> = people
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.check(i))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ServerError::Invalid(errors));
+    }
     if people.is_empty() {
         return Err(ServerError::invalid(
             "participants",

@@ -134,6 +134,8 @@ impl Default for Filter {
 
 impl Filter {
     pub const MAX_PAGE_SIZE: usize = 1000;
+    /// The highest page number a list may ask for.
+    pub const MAX_PAGE: usize = 1_000_000;
 
     pub fn matches(&self, c: &Conference) -> bool {
         self.state.is_none_or(|s| s == c.state) && self.owner.as_ref().is_none_or(|o| c.is_owner(o))

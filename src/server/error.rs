@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::conference::roster::RosterError;
-use crate::conference::{FieldError, FieldErrors};
+use crate::conference::{FieldError, FieldErrors, HOST_PIN_SAME};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +58,14 @@ impl ServerError {
 
 impl From<FieldErrors> for ServerError {
     fn from(e: FieldErrors) -> Self {
-        // A taken CID is a conflict with existing state, not a bad field.
+        // A taken CID is a conflict with existing state, not a bad field;
+        // so is a host PIN equal to the conference's PIN (the other may be
+        // the stored one, which no schema of the request can see).
         if let [only] = e.0.as_slice()
-            && only.field == "id"
-            && only.message.ends_with("already exists")
+            && ((only.field == "id" && only.message.ends_with("already exists"))
+                || (only.field == "host_pin" && only.message == HOST_PIN_SAME))
         {
-            return ServerError::Conflict(only.message.clone());
+            return ServerError::Conflict(format!("{}: {}", only.field, only.message));
         }
         ServerError::Invalid(e.0)
     }

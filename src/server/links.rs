@@ -40,11 +40,15 @@ pub struct GuestUser {
     pub display_name: String,
 }
 
+/// The longest `user` parameter: `$` and a display name of 128
+/// characters (in the `2$` form, the id and the name share it).
+pub const USER_MAX: usize = 129;
+
 pub fn parse_user(s: &str) -> Result<GuestUser, String> {
-    let name_ok = |n: &str| {
-        let n = n.trim();
-        !n.is_empty() && n.chars().count() <= 128 && !n.chars().any(char::is_control)
-    };
+    let name_ok = |n: &str| crate::conference::printable(n, 128);
+    if s.chars().count() > USER_MAX {
+        return Err(format!("user: at most {USER_MAX} characters"));
+    }
     if let Some(rest) = s.strip_prefix("2$") {
         let (id, name) = rest
             .split_once('*')

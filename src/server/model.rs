@@ -175,6 +175,11 @@ fn pin_field(v: &Value, slot: &mut Option<String>, bad: &mut impl FnMut(&str)) {
     }
 }
 
+/// The furthest a schedule's time zone may be from UTC, in minutes.
+pub const MAX_OFFSET_MINUTES: i64 = 1440;
+/// The latest one-time start: 9999-12-31T23:59:59Z.
+pub const MAX_START_TIME: i64 = 253_402_300_799;
+
 fn parse_schedule(v: &Value) -> Result<Schedule, Vec<FieldError>> {
     let field = |f: &str| format!("schedule.{f}");
     let Value::Object(o) = v else {
@@ -196,8 +201,16 @@ fn parse_schedule(v: &Value) -> Result<Schedule, Vec<FieldError>> {
             None => None,
         }
     };
-    let offset = int("time_offset", &mut errs).unwrap_or(0);
-    let offset = i32::try_from(offset).unwrap_or(i32::MAX);
+    let offset = match int("time_offset", &mut errs).unwrap_or(0) {
+        o if (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(&o) => o as i32,
+        _ => {
+            errs.push(FieldError::new(
+                field("time_offset"),
+                format!("minutes east of UTC, -{MAX_OFFSET_MINUTES} to {MAX_OFFSET_MINUTES}"),
+            ));
+            0
+        }
+    };
     let kind = match o.get("type").and_then(Value::as_i64) {
         Some(k) => k,
         None => {
@@ -245,7 +258,16 @@ fn parse_schedule(v: &Value) -> Result<Schedule, Vec<FieldError>> {
     let out = match kind {
         -1 => Some(Schedule::None),
         1 => {
-            let start = int("start_time", &mut errs);
+            let start = int("start_time", &mut errs).filter(|t| {
+                let ok = (0..=MAX_START_TIME).contains(t);
+                if !ok {
+                    errs.push(FieldError::new(
+                        field("start_time"),
+                        format!("a Unix time from 0 to {MAX_START_TIME} (the year 9999)"),
+                    ));
+                }
+                ok
+            });
             if o.get("start_time").is_none() {
                 errs.push(FieldError::new(
                     field("start_time"),
@@ -317,10 +339,15 @@ fn parse_schedule(v: &Value) -> Result<Schedule, Vec<FieldError>> {
     }
 }
 
+/// `H:MM` or `HH:MM`, 00:00 to 23:59 (the OpenAPI document's pattern).
 fn parse_hhmm(s: &str) -> Option<u16> {
     let (h, m) = s.split_once(':')?;
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if !(1..=2).contains(&h.len()) || m.len() != 2 || !digits(h) || !digits(m) {
+        return None;
+    }
     let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 && s.len() <= 5).then_some(h * 60 + m)
+    (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
 fn parse_invitations(v: &Value) -> Result<Vec<Invitation>, Vec<FieldError>> {
@@ -339,14 +366,20 @@ fn parse_invitations(v: &Value) -> Result<Vec<Invitation>, Vec<FieldError>> {
                 display_name: String::new(),
             }),
             Value::Object(o) => match o.get("id").and_then(Value::as_str) {
-                Some(id) => out.push(Invitation {
-                    id: id.to_string(),
-                    display_name: o
-                        .get("display_name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                }),
+                Some(id) => match o.get("display_name") {
+                    None | Some(Value::Null) => out.push(Invitation {
+                        id: id.to_string(),
+                        display_name: String::new(),
+                    }),
+                    Some(Value::String(name)) => out.push(Invitation {
+                        id: id.to_string(),
+                        display_name: name.clone(),
+                    }),
+                    Some(_) => errs.push(FieldError::new(
+                        format!("invitations[{i}].display_name"),
+                        "a string",
+                    )),
+                },
                 None => errs.push(FieldError::new(
                     format!("invitations[{i}].id"),
                     "required: a string",

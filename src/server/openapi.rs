@@ -4,210 +4,371 @@
 
 use serde_json::{Value, json};
 
-/// (method, path, summary, request schema, response schema)
-pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
-    (
-        "post",
-        "/oauth2/v1/token",
-        "Get an access token (client_credentials, password or refresh_token grant; form-encoded)",
-        Some("TokenRequest"),
-        "Token",
-    ),
-    (
-        "get",
-        "/api/v3.11/conferences",
-        "List conferences (filters: state, owner, page, page_size)",
-        None,
-        "ConferenceList",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences",
-        "Create a conference (id generated when absent)",
-        Some("Conference"),
-        "ConferenceReply",
-    ),
-    (
-        "get",
-        "/api/v3.11/conferences/{id}",
-        "Get a conference",
-        None,
-        "ConferenceReply",
-    ),
-    (
-        "put",
-        "/api/v3.11/conferences/{id}",
-        "Change a conference (only the fields given; the id may change)",
-        Some("Conference"),
-        "ConferenceReply",
-    ),
-    (
-        "delete",
-        "/api/v3.11/conferences/{id}",
-        "Delete a conference",
-        None,
-        "State",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/run",
-        "Start a conference",
-        None,
-        "ConferenceReply",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/stop",
-        "Stop a conference (everyone leaves)",
-        None,
-        "ConferenceReply",
-    ),
-    (
-        "get",
-        "/api/v3.11/conferences/{id}/participants",
-        "The roster as the caller may see it (the waiting room only for moderators)",
-        None,
-        "ParticipantList",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/participants",
-        "Ask to join: with a guest-link token, as the bearer's user, or as a guest with display_name and pin. 200 admitted, 202 waiting, 403 refused",
-        Some("JoinRequest"),
-        "JoinReply",
-    ),
-    (
-        "put",
-        "/api/v3.11/conferences/{id}/participants/{pid}",
-        "Change a participant: role, podium, waiting_room, mic_muted, camera_off",
-        Some("ParticipantChange"),
-        "ParticipantReply",
-    ),
-    (
-        "delete",
-        "/api/v3.11/conferences/{id}/participants/{pid}",
-        "Remove a participant (or leave, for one's own session)",
-        None,
-        "State",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/participants/{pid}/admit",
-        "Admit a waiting participant",
-        None,
-        "ParticipantReply",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/participants/{pid}/reject",
-        "Decline a join request",
-        None,
-        "State",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/waiting_room/admit_all",
-        "Admit everyone waiting (Invite all)",
-        None,
-        "ParticipantList",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/invite",
-        "Invite participants",
-        Some("Invite"),
-        "Invitations",
-    ),
-    (
-        "get",
-        "/api/v3.11/conferences/{id}/invitations",
-        "List invitations",
-        None,
-        "Invitations",
-    ),
-    (
-        "post",
-        "/api/v3.11/conferences/{id}/invitations",
-        "Add invitations",
-        Some("Invite"),
-        "Invitations",
-    ),
-    (
-        "delete",
-        "/api/v3.11/conferences/{id}/invitations/{inv}",
-        "Remove an invitation",
-        None,
-        "Empty",
-    ),
-    (
-        "get",
-        "/api/v3.11/conferences/{id}/ics",
-        "The conference as an iCalendar (RFC 5545) event",
-        None,
-        "Ics",
-    ),
-    (
-        "get",
-        "/api/v3.11/conferences/{id}/calendars",
-        "Add-to-calendar links for Google and Outlook, and the ICS URL",
-        None,
-        "Calendars",
-    ),
-    (
-        "get",
-        "/api/v3.11/software/clients",
-        "Guest links for a conference (call_id, case, user=2$id*Name or $Name); valid for one minute and one join",
-        None,
-        "Clients",
-    ),
-    (
-        "get",
-        "/api/v3.11/templates",
-        "List conference templates",
-        None,
-        "TemplateList",
-    ),
-    (
-        "post",
-        "/api/v3.11/templates",
-        "Save a template",
-        Some("Template"),
-        "TemplateReply",
-    ),
-    (
-        "get",
-        "/api/v3.11/templates/{tid}",
-        "Get a template",
-        None,
-        "TemplateReply",
-    ),
-    (
-        "put",
-        "/api/v3.11/templates/{tid}",
-        "Rename a template or change its settings",
-        Some("Template"),
-        "TemplateReply",
-    ),
-    (
-        "delete",
-        "/api/v3.11/templates/{tid}",
-        "Delete a template (it cannot be restored)",
-        None,
-        "Empty",
-    ),
-    (
-        "post",
-        "/api/v3.11/templates/{tid}/start",
-        "Start a running conference from a template",
-        None,
-        "ConferenceReply",
-    ),
+/// How a route authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No bearer (the token endpoint).
+    None,
+    /// A bearer token is required.
+    Bearer,
+    /// Anyone; a bearer token, when given, says who (joining: a guest or a
+    /// signed-in user).
+    Optional,
+}
+
+/// A query parameter.
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+    /// Its JSON schema, as JSON text.
+    pub schema: &'static str,
+}
+
+/// One documented operation.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// The request body's schema (in `components.schemas`).
+    pub request: Option<&'static str>,
+    /// The success answer's schema and status.
+    pub response: &'static str,
+    pub ok: u16,
+    pub query: &'static [Param],
+    pub auth: Auth,
+}
+
+const LIST_QUERY: &[Param] = &[
+    Param {
+        name: "state",
+        required: false,
+        schema: r#"{"type": "string", "enum": ["running", "stopped"]}"#,
+    },
+    Param {
+        name: "owner",
+        required: false,
+        schema: r#"{"type": "string"}"#,
+    },
+    Param {
+        name: "page",
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000000}"#,
+    },
+    Param {
+        name: "page_size",
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000}"#,
+    },
 ];
 
+const CLIENTS_QUERY: &[Param] = &[
+    Param {
+        name: "call_id",
+        required: true,
+        schema: r#"{"type": "string", "minLength": 1}"#,
+    },
+    Param {
+        name: "case",
+        required: false,
+        schema: r#"{"type": "string", "enum": ["join_conference_button"]}"#,
+    },
+    Param {
+        name: "user",
+        required: true,
+        schema: "USER",
+    },
+];
+
+/// Every operation of the conferencing server's API.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "post",
+        path: "/oauth2/v1/token",
+        summary: "Get an access token (client_credentials, password or refresh_token grant; form-encoded)",
+        request: Some("TokenRequest"),
+        response: "Token",
+        ok: 200,
+        query: &[],
+        auth: Auth::None,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/conferences",
+        summary: "List conferences (filters: state, owner, page, page_size)",
+        request: None,
+        response: "ConferenceList",
+        ok: 200,
+        query: LIST_QUERY,
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences",
+        summary: "Create a conference (id generated when absent)",
+        request: Some("NewConference"),
+        response: "ConferenceReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/conferences/{id}",
+        summary: "Get a conference",
+        request: None,
+        response: "ConferenceReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "put",
+        path: "/api/v3.11/conferences/{id}",
+        summary: "Change a conference (only the fields given; the id may change)",
+        request: Some("Conference"),
+        response: "ConferenceReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "delete",
+        path: "/api/v3.11/conferences/{id}",
+        summary: "Delete a conference",
+        request: None,
+        response: "State",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/run",
+        summary: "Start a conference",
+        request: None,
+        response: "ConferenceReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/stop",
+        summary: "Stop a conference (everyone leaves)",
+        request: None,
+        response: "ConferenceReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/conferences/{id}/participants",
+        summary: "The roster as the caller may see it (the waiting room only for moderators)",
+        request: None,
+        response: "ParticipantList",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/participants",
+        summary: "Ask to join: with a guest-link token, as the bearer's user, or as a guest with display_name and pin. 200 admitted, 202 waiting, 403 refused",
+        request: Some("JoinRequest"),
+        response: "JoinReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Optional,
+    },
+    Route {
+        method: "put",
+        path: "/api/v3.11/conferences/{id}/participants/{pid}",
+        summary: "Change a participant: role, podium, waiting_room, mic_muted, camera_off",
+        request: Some("ParticipantChange"),
+        response: "ParticipantReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "delete",
+        path: "/api/v3.11/conferences/{id}/participants/{pid}",
+        summary: "Remove a participant (or leave, for one's own session)",
+        request: None,
+        response: "State",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/participants/{pid}/admit",
+        summary: "Admit a waiting participant",
+        request: None,
+        response: "ParticipantReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/participants/{pid}/reject",
+        summary: "Decline a join request",
+        request: None,
+        response: "State",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/waiting_room/admit_all",
+        summary: "Admit everyone waiting (Invite all)",
+        request: None,
+        response: "ParticipantList",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/invite",
+        summary: "Invite participants",
+        request: Some("Invite"),
+        response: "Invitations",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/conferences/{id}/invitations",
+        summary: "List invitations",
+        request: None,
+        response: "Invitations",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/conferences/{id}/invitations",
+        summary: "Add invitations",
+        request: Some("Invite"),
+        response: "Invitations",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "delete",
+        path: "/api/v3.11/conferences/{id}/invitations/{inv}",
+        summary: "Remove an invitation",
+        request: None,
+        response: "Empty",
+        ok: 204,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/conferences/{id}/ics",
+        summary: "The conference as an iCalendar (RFC 5545) event",
+        request: None,
+        response: "Ics",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/conferences/{id}/calendars",
+        summary: "Add-to-calendar links for Google and Outlook, and the ICS URL",
+        request: None,
+        response: "Calendars",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/software/clients",
+        summary: "Guest links for a conference (call_id, case, user=2$id*Name or $Name); valid for one minute and one join",
+        request: None,
+        response: "Clients",
+        ok: 200,
+        query: CLIENTS_QUERY,
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/templates",
+        summary: "List conference templates",
+        request: None,
+        response: "TemplateList",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/templates",
+        summary: "Save a template",
+        request: Some("NewTemplate"),
+        response: "TemplateReply",
+        ok: 201,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "get",
+        path: "/api/v3.11/templates/{tid}",
+        summary: "Get a template",
+        request: None,
+        response: "TemplateReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "put",
+        path: "/api/v3.11/templates/{tid}",
+        summary: "Rename a template or change its settings",
+        request: Some("Template"),
+        response: "TemplateReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "delete",
+        path: "/api/v3.11/templates/{tid}",
+        summary: "Delete a template (it cannot be restored)",
+        request: None,
+        response: "Empty",
+        ok: 204,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+    Route {
+        method: "post",
+        path: "/api/v3.11/templates/{tid}/start",
+        summary: "Start a running conference from a template",
+        request: None,
+        response: "ConferenceReply",
+        ok: 200,
+        query: &[],
+        auth: Auth::Bearer,
+    },
+];
+
+/// An object of rights, each true/false or the v3 API's 1/0.
 fn bools(names: &[&str]) -> Value {
+    let flag = json!({"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]});
     let props: serde_json::Map<String, Value> = names
         .iter()
-        .map(|n| (n.to_string(), json!({"type": "boolean"})))
+        .map(|n| (n.to_string(), flag.clone()))
         .collect();
     json!({"type": "object", "properties": props, "additionalProperties": false})
 }
@@ -230,38 +391,72 @@ fn schemas() -> Value {
         "video_rcv",
     ]);
     let flag = json!({"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]});
+    let duration = |max: u32| json!({"type": "integer", "minimum": 60, "maximum": max, "description": "seconds"});
+    let offset = json!({"type": "integer", "minimum": -720, "maximum": 840, "description": "minutes east of UTC"});
+    // "type" (v3) and "mode" (v4) name the same thing: given both, they agree.
+    let agree = json!([
+        {"not": {"required": ["type", "mode"]}},
+        {"properties": {"type": {"enum": [0]}, "mode": {"enum": ["PxP"]}}},
+        {"properties": {"type": {"enum": [1]}, "mode": {"enum": ["OxP"]}}},
+        {"properties": {"type": {"enum": [3]}, "mode": {"enum": ["S|L"]}}},
+        {"properties": {"type": {"enum": [4]}, "mode": {"enum": ["S|L Auto"]}}}
+    ]);
     json!({
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
             "code": {"type": "integer"}, "message": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}}},
-        "OAuthError": {"type": "object", "properties": {"error": {"type": "string", "enum": ["invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type"]}, "error_description": {"type": "string"}}},
-        "TokenRequest": {"type": "object", "properties": {
-            "grant_type": {"type": "string", "enum": ["client_credentials", "password", "refresh_token"]},
-            "client_id": {"type": "string"}, "client_secret": {"type": "string"},
-            "username": {"type": "string"}, "password": {"type": "string"}, "refresh_token": {"type": "string"}},
-            "required": ["grant_type"]},
+        "OAuthError": {"type": "object", "properties": {"error": {"type": "string", "enum": ["invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type"]}, "error_description": {"type": "string"}}, "required": ["error", "error_description"]},
+        "TokenRequest": {"oneOf": [
+            {"type": "object", "properties": {
+                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                "client_id": {"type": "string", "minLength": 1}, "client_secret": {"type": "string", "minLength": 1}},
+                "required": ["grant_type", "client_id", "client_secret"]},
+            {"type": "object", "properties": {
+                "grant_type": {"type": "string", "enum": ["password"]},
+                "username": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 1},
+                "client_id": {"type": "string", "description": "optional; checked with client_secret when both are given"},
+                "client_secret": {"type": "string"}},
+                "required": ["grant_type", "username", "password"]},
+            {"type": "object", "properties": {
+                "grant_type": {"type": "string", "enum": ["refresh_token"]},
+                "refresh_token": {"type": "string", "minLength": 1}},
+                "required": ["grant_type", "refresh_token"]}
+        ]},
         "Token": {"type": "object", "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string", "enum": ["Bearer"]}, "expires_in": {"type": "integer"}, "refresh_token": {"type": "string"}, "scope": {"type": "string"}}},
         "Rights": rights,
         "Schedule": {"oneOf": [
-            {"type": "object", "properties": {"type": {"type": "integer", "enum": [-1]}}, "required": ["type"]},
-            {"type": "object", "properties": {"type": {"type": "integer", "enum": [1]}, "start_time": {"type": "integer", "description": "Unix seconds"}, "duration": {"type": "integer", "minimum": 60}, "time_offset": {"type": "integer", "description": "minutes east of UTC"}}, "required": ["type", "start_time", "duration"]},
-            {"type": "object", "properties": {"type": {"type": "integer", "enum": [0]}, "days": {"type": "array", "items": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 7}, {"type": "string"}]}}, "time": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}, "duration": {"type": "integer", "minimum": 60, "maximum": 86400}, "time_offset": {"type": "integer"}}, "required": ["type", "days", "time", "duration"]}
+            {"type": "object", "properties": {"type": {"type": "integer", "enum": [-1]}}, "required": ["type"], "additionalProperties": false},
+            {"type": "object", "properties": {
+                "type": {"type": "integer", "enum": [1]},
+                "start_time": {"type": "integer", "minimum": 0, "maximum": crate::server::model::MAX_START_TIME, "description": "Unix seconds"},
+                "duration": duration(crate::conference::schedule::MAX_ONE_TIME_DURATION),
+                "time_offset": offset},
+                "required": ["type", "start_time", "duration"], "additionalProperties": false},
+            {"type": "object", "properties": {
+                "type": {"type": "integer", "enum": [0]},
+                "days": {"oneOf": [
+                    {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1, "maximum": 7}},
+                    {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^([Mm][Oo][Nn]|[Tt][Uu][Ee]|[Ww][Ee][Dd]|[Tt][Hh][Uu]|[Ff][Rr][Ii]|[Ss][Aa][Tt]|[Ss][Uu][Nn])"}}]},
+                "time": {"type": "string", "pattern": "^([01]?[0-9]|2[0-3]):[0-5][0-9]$"},
+                "duration": duration(crate::conference::schedule::MAX_WEEKLY_DURATION),
+                "time_offset": offset},
+                "required": ["type", "days", "time", "duration"], "additionalProperties": false}
         ]},
-        "Invitation": {"type": "object", "properties": {"id": {"type": "string"}, "display_name": {"type": "string"}}, "required": ["id"]},
+        "Invitation": {"type": "object", "properties": {"id": text(256), "display_name": {"type": "string", "maxLength": 256, "nullable": true}}, "required": ["id"]},
         "Conference": {"type": "object", "properties": {
             "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
-            "topic": {"type": "string", "minLength": 1, "maxLength": 240},
+            "topic": text(crate::conference::TOPIC_MAX),
             "description": {"type": "string"},
-            "owner": {"type": "string"},
+            "owner": text(crate::conference::OWNER_MAX),
             "type": {"type": "integer", "enum": [0, 1, 3, 4], "description": "0 all on screen, 1 video lecture, 3 moderated role-based, 4 smart meeting"},
             "mode": {"type": "string", "enum": ["PxP", "OxP", "S|L", "S|L Auto"]},
             "max_participants": {"type": "integer", "minimum": 2, "maximum": 1000, "default": 25},
-            "max_podiums": {"type": "integer", "minimum": 1},
+            "max_podiums": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "in moderated and smart meetings; at most max_participants (larger values are capped)"},
             "schedule": {"$ref": "#/components/schemas/Schedule"},
             "allow_guests": flag, "allow_only_planned_participants": flag,
             "invitations": {"type": "array", "items": {"$ref": "#/components/schemas/Invitation"}},
             "auto_invite": flag,
-            "rights": {"oneOf": [{"$ref": "#/components/schemas/Rights"}, {"type": "object", "properties": {"guest": {"$ref": "#/components/schemas/Rights"}, "user": {"$ref": "#/components/schemas/Rights"}}}]},
+            "rights": {"anyOf": [{"$ref": "#/components/schemas/Rights"}, {"type": "object", "properties": {"guest": {"$ref": "#/components/schemas/Rights"}, "user": {"$ref": "#/components/schemas/Rights"}}, "additionalProperties": false}]},
             "state": {"type": "string", "enum": ["running", "stopped"]},
             "recording": flag,
             "pin": {"type": "string", "pattern": "^[0-9]{0,20}$"},
@@ -271,8 +466,12 @@ fn schemas() -> Value {
             "recording_enabled": flag, "auto_start_recording": flag, "music_on_hold": flag,
             "auto_termination_enabled": flag,
             "url": {"type": "string", "readOnly": true}, "webclient_url": {"type": "string", "readOnly": true},
-            "created_at": {"type": "integer", "readOnly": true}, "stream_recording_state": {"type": "integer", "readOnly": true}
-        }},
+            "created_at": {"type": "integer", "readOnly": true}, "stream_recording_state": {"type": "integer", "readOnly": true},
+            "pin_protected": {"type": "boolean", "readOnly": true},
+            "waiting_room": flag, "mute_mic_on_entry": flag, "camera_off_on_entry": flag, "auto_termination": flag
+        }, "additionalProperties": false, "anyOf": agree,
+            "not": {"properties": {"auto_start_recording": {"enum": [true, 1]}, "recording_enabled": {"enum": [false, 0]}}, "required": ["auto_start_recording", "recording_enabled"]}},
+        "NewConference": {"allOf": [{"$ref": "#/components/schemas/Conference"}, {"required": ["topic", "owner"]}]},
         "ConferenceReply": {"type": "object", "properties": {"conference": {"$ref": "#/components/schemas/Conference"}}},
         "ConferenceList": {"type": "object", "properties": {"conferences": {"type": "array", "items": {"$ref": "#/components/schemas/Conference"}}, "total": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"}}},
         "State": {"type": "object", "properties": {"state": {"type": "string"}, "id": {"type": "string"}}},
@@ -285,15 +484,15 @@ fn schemas() -> Value {
             "podium": {"type": "boolean"}, "mic_muted": {"type": "boolean"}, "camera_off": {"type": "boolean"}, "sharing": {"type": "boolean"}}},
         "ParticipantList": {"type": "object", "properties": {"participants": {"type": "array", "items": {"$ref": "#/components/schemas/Participant"}}}},
         "ParticipantReply": {"type": "object", "properties": {"participant": {"$ref": "#/components/schemas/Participant"}}},
-        "ParticipantChange": {"type": "object", "properties": {"role": {"type": "string"}, "podium": {"type": "boolean"}, "waiting_room": {"type": "boolean"}, "mic_muted": {"type": "boolean"}, "camera_off": {"type": "boolean"}}, "additionalProperties": false},
-        "JoinRequest": {"type": "object", "properties": {"token": {"type": "string", "description": "a guest-link token from software/clients"}, "display_name": {"type": "string"}, "pin": {"type": "string"}}, "additionalProperties": false},
+        "ParticipantChange": {"type": "object", "properties": {"role": {"type": "string", "enum": ["owner", "moderator", "operator", "speaker", "translator", "participant"]}, "podium": {"type": "boolean"}, "waiting_room": {"type": "boolean"}, "mic_muted": {"type": "boolean"}, "camera_off": {"type": "boolean"}}, "additionalProperties": false},
+        "JoinRequest": {"type": "object", "properties": {"token": {"type": "string", "description": "a guest-link token from software/clients"}, "display_name": text(128), "pin": {"type": "string"}}, "additionalProperties": false},
         "JoinReply": {"type": "object", "properties": {
             "decision": {"type": "string", "enum": ["admitted", "waiting", "refused"]},
             "reason": {"type": "string", "nullable": true, "enum": ["waiting_room", "waiting_for_host", "awaiting_approval", "not_running", "wrong_pin", "guests_not_allowed", "not_planned", "full", "rejected"]},
             "message": {"type": "string"},
             "participant": {"$ref": "#/components/schemas/Participant"},
             "session": {"type": "string", "nullable": true, "description": "bearer token for the participant's own later requests"}}},
-        "Invite": {"type": "object", "properties": {"participants": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"$ref": "#/components/schemas/Invitation"}]}}}, "required": ["participants"]},
+        "Invite": {"type": "object", "properties": {"participants": {"type": "array", "minItems": 1, "items": {"oneOf": [text(256), {"$ref": "#/components/schemas/Invitation"}]}}}, "required": ["participants"]},
         "Invitations": {"type": "object", "properties": {"invitations": {"type": "array", "items": {"$ref": "#/components/schemas/Invitation"}}, "added": {"type": "array", "items": {"$ref": "#/components/schemas/Invitation"}}}},
         "Ics": {"type": "string", "description": "text/calendar"},
         "Calendars": {"type": "object", "properties": {"google": {"type": "string"}, "outlook": {"type": "string"}, "ics": {"type": "string"}}},
@@ -301,57 +500,128 @@ fn schemas() -> Value {
             "name": {"type": "string"}, "type": {"type": "string"}, "platform": {"type": "string"},
             "web_url": {"type": "string"}, "iframe": {"type": "string"},
             "deeplinks": {"type": "object", "properties": {"default": {"type": "string"}, "android": {"type": "string"}}}}}}}},
-        "Template": {"type": "object", "properties": {"id": {"type": "integer", "readOnly": true}, "name": {"type": "string", "minLength": 1, "maxLength": 100}, "settings": {"$ref": "#/components/schemas/Conference"}}},
+        "Template": {"type": "object", "properties": {
+            "id": {"type": "integer", "readOnly": true},
+            "name": text(crate::conference::template::NAME_MAX),
+            "settings": {"allOf": [{"$ref": "#/components/schemas/Conference"}, {"not": {"required": ["id"]}}]}},
+            "additionalProperties": false},
+        "NewTemplate": {"allOf": [{"$ref": "#/components/schemas/Template"}, {"required": ["name"]}]},
         "TemplateReply": {"type": "object", "properties": {"template": {"$ref": "#/components/schemas/Template"}}},
         "TemplateList": {"type": "object", "properties": {"templates": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}}}}
     })
 }
 
+/// Characters no text field may hold: Unicode's control characters (Cc).
+const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
+/// The whitespace `str::trim` removes that is not a control character.
+const SPACE: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A text field as the server checks it (`conference::printable`): up to
+/// `max` characters, none a control character, not only whitespace.
+pub fn text(max: usize) -> Value {
+    json!({
+        "type": "string",
+        "maxLength": max,
+        "pattern": format!("^[^{CONTROL}]*[^{SPACE}{CONTROL}][^{CONTROL}]*$"),
+    })
+}
+
+/// `software/clients`'s `user`: `2$<id>*<Display Name>` or
+/// `$<Display Name>` (`links::parse_user`), at most 129 characters.
+fn guest_user() -> Value {
+    let part =
+        |extra: &str| format!("[^{extra}{CONTROL}]*[^{extra}{SPACE}{CONTROL}][^{extra}{CONTROL}]*");
+    json!({
+        "type": "string",
+        "maxLength": crate::server::links::USER_MAX,
+        "pattern": format!("^(2\\${}\\*|\\$){}$", part("*"), part("")),
+    })
+}
+
+fn error_body(schema: &str) -> Value {
+    json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}})
+}
+
 /// The whole document.
 pub fn spec() -> Value {
     let mut paths = serde_json::Map::new();
-    for (method, path, summary, request, response) in ROUTES {
+    for r in ROUTES {
         let mut params = Vec::new();
-        for seg in path.split('/') {
+        for seg in r.path.split('/') {
             if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
             }
         }
-        let ok_type = if *response == "Ics" {
+        for q in r.query {
+            let schema = if q.schema == "USER" {
+                guest_user()
+            } else {
+                serde_json::from_str(q.schema).expect("query schemas are JSON")
+            };
+            params.push(
+                json!({"name": q.name, "in": "query", "required": q.required, "schema": schema}),
+            );
+        }
+        let ok_type = if r.response == "Ics" {
             "text/calendar"
         } else {
             "application/json"
         };
-        let mut op = json!({
-            "summary": summary,
-            "parameters": params,
-            "responses": {
-                "200": {"description": "OK", "content": {ok_type: {"schema": {"$ref": format!("#/components/schemas/{response}")}}}},
-                "400": {"description": "Bad request: every bad field is named", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "401": {"description": "Missing, expired or wrong token"},
-                "403": {"description": "Rights forbid it"},
-                "404": {"description": "No such conference, participant or template"},
-                "409": {"description": "Conflicts with the current state (duplicate CID, not waiting, podium full)"},
-                "413": {"description": "Request body too large"}
+        let mut responses = serde_json::Map::new();
+        let ok = if r.ok == 204 {
+            json!({"description": "Done, no content"})
+        } else {
+            json!({"description": "OK", "content": {ok_type: {"schema": {"$ref": format!("#/components/schemas/{}", r.response)}}}})
+        };
+        responses.insert(r.ok.to_string(), ok);
+        if r.auth == Auth::None {
+            responses.insert("400".into(), json!({"description": "Bad request (OAuth 2.0 error)", "content": error_body("OAuthError")}));
+            responses.insert("401".into(), json!({"description": "Unknown client or wrong secret", "content": error_body("OAuthError")}));
+        } else {
+            for (code, what) in [
+                ("400", "Bad request: every bad field is named"),
+                ("401", "Missing, expired or wrong token"),
+                ("403", "Rights forbid it"),
+                ("404", "No such conference, participant or template"),
+                (
+                    "409",
+                    "Conflicts with the current state (duplicate CID, not waiting, podium full)",
+                ),
+            ] {
+                responses.insert(
+                    code.into(),
+                    json!({"description": what, "content": error_body("Error")}),
+                );
             }
+        }
+        responses.insert(
+            "413".into(),
+            json!({"description": "Request body too large"}),
+        );
+        let mut op = json!({
+            "summary": r.summary,
+            "parameters": params,
+            "responses": responses,
         });
-        if let Some(req) = request {
-            let ctype = if *path == "/oauth2/v1/token" {
+        if let Some(req) = r.request {
+            let ctype = if r.auth == Auth::None {
                 "application/x-www-form-urlencoded"
             } else {
                 "application/json"
             };
             op["requestBody"] = json!({"required": true, "content": {ctype: {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});
         }
-        if *path != "/oauth2/v1/token" {
-            op["security"] = json!([{"bearer": []}]);
-        }
+        op["security"] = match r.auth {
+            Auth::None => json!([]),
+            Auth::Bearer => json!([{"bearer": []}]),
+            Auth::Optional => json!([{}, {"bearer": []}]),
+        };
         paths
-            .entry(path.to_string())
+            .entry(r.path.to_string())
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .expect("paths entries are objects")
-            .insert(method.to_string(), op);
+            .insert(r.method.to_string(), op);
     }
     json!({
         "openapi": "3.0.3",

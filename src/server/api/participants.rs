@@ -49,7 +49,7 @@ pub(super) async fn join(
     let name = text("display_name", &mut errs);
     let pin = text("pin", &mut errs);
     if let Some(n) = &name
-        && (n.trim().is_empty() || n.chars().count() > 128 || n.chars().any(char::is_control))
+        && !crate::conference::printable(n, 128)
     {
         errs.push(FieldError::new(
             "display_name",
@@ -88,9 +88,8 @@ pub(super) async fn join(
                 via_link: false,
             },
             Some(Caller::Principal(Principal::Client { .. })) | Some(Caller::Session(_)) => {
-                return Err(ServerError::invalid(
-                    "token",
-                    "API clients join people with a guest link token; a participant session is already in",
+                return Err(ServerError::Forbidden(
+                    "API clients join people with a guest link token (token); a participant session is already in".into(),
                 ));
             }
             None => {
@@ -214,7 +213,7 @@ pub(super) fn participant_reply(
         .iter()
         .find(|m| m.id == pid)
         .map(member_json)
-        .unwrap_or(Value::Null);
+        .ok_or_else(|| ServerError::NotFound(format!("no participant {pid} in {cid}")))?;
     Ok(axum::Json(json!({"participant": m})).into_response())
 }
 
