@@ -393,13 +393,22 @@ fn schemas() -> Value {
     let flag = json!({"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]});
     let duration = |max: u32| json!({"type": "integer", "minimum": 60, "maximum": max, "description": "seconds"});
     let offset = json!({"type": "integer", "minimum": -720, "maximum": 840, "description": "minutes east of UTC"});
-    // "type" (v3) and "mode" (v4) name the same thing: given both, they agree.
+    // "type" and "mode" both take a mode, as v3's number or v4's name;
+    // given both, they agree.
+    let mode = json!({
+        "oneOf": [
+            {"type": "integer", "enum": [0, 1, 3, 4]},
+            {"type": "string", "enum": ["PxP", "OxP", "S|L", "S|L Auto"]}
+        ],
+        "description": "0 or PxP all on screen, 1 or OxP video lecture, 3 or S|L moderated role-based, 4 or S|L Auto smart meeting"
+    });
+    let same = |n: i64, name: &str| json!({"properties": {"type": {"enum": [n, name]}, "mode": {"enum": [n, name]}}});
     let agree = json!([
         {"not": {"required": ["type", "mode"]}},
-        {"properties": {"type": {"enum": [0]}, "mode": {"enum": ["PxP"]}}},
-        {"properties": {"type": {"enum": [1]}, "mode": {"enum": ["OxP"]}}},
-        {"properties": {"type": {"enum": [3]}, "mode": {"enum": ["S|L"]}}},
-        {"properties": {"type": {"enum": [4]}, "mode": {"enum": ["S|L Auto"]}}}
+        same(0, "PxP"),
+        same(1, "OxP"),
+        same(3, "S|L"),
+        same(4, "S|L Auto")
     ]);
     json!({
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
@@ -444,23 +453,23 @@ fn schemas() -> Value {
         ]},
         "Invitation": {"type": "object", "properties": {"id": text(256), "display_name": {"type": "string", "maxLength": 256, "nullable": true}}, "required": ["id"]},
         "Conference": {"type": "object", "properties": {
-            "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+            "id": {"oneOf": [{"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}, {"type": "integer", "minimum": 0, "maximum": u64::MAX}]},
             "topic": text(crate::conference::TOPIC_MAX),
             "description": {"type": "string"},
             "owner": text(crate::conference::OWNER_MAX),
-            "type": {"type": "integer", "enum": [0, 1, 3, 4], "description": "0 all on screen, 1 video lecture, 3 moderated role-based, 4 smart meeting"},
-            "mode": {"type": "string", "enum": ["PxP", "OxP", "S|L", "S|L Auto"]},
+            "type": mode,
+            "mode": mode,
             "max_participants": {"type": "integer", "minimum": 2, "maximum": 1000, "default": 25},
             "max_podiums": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "in moderated and smart meetings; at most max_participants (larger values are capped)"},
             "schedule": {"$ref": "#/components/schemas/Schedule"},
             "allow_guests": flag, "allow_only_planned_participants": flag,
-            "invitations": {"type": "array", "items": {"$ref": "#/components/schemas/Invitation"}},
+            "invitations": {"type": "array", "maxItems": crate::conference::INVITATIONS_MAX, "items": {"oneOf": [text(256), {"$ref": "#/components/schemas/Invitation"}]}},
             "auto_invite": flag,
             "rights": {"anyOf": [{"$ref": "#/components/schemas/Rights"}, {"type": "object", "properties": {"guest": {"$ref": "#/components/schemas/Rights"}, "user": {"$ref": "#/components/schemas/Rights"}}, "additionalProperties": false}]},
             "state": {"type": "string", "enum": ["running", "stopped"]},
             "recording": flag,
-            "pin": {"type": "string", "pattern": "^[0-9]{0,20}$"},
-            "host_pin": {"type": "string", "pattern": "^[0-9]{0,20}$"},
+            "pin": {"type": "string", "pattern": "^[0-9]{0,20}$", "nullable": true, "description": "\"\" or null: none"},
+            "host_pin": {"type": "string", "pattern": "^[0-9]{0,20}$", "nullable": true, "description": "\"\" or null: none"},
             "auto_approve": flag, "waiting_room_enabled": flag, "on_join_mute_mic": flag,
             "on_join_mute_camera": flag, "wait_for_host": flag, "announce_join_leave": flag,
             "recording_enabled": flag, "auto_start_recording": flag, "music_on_hold": flag,
