@@ -16,12 +16,7 @@ impl Server {
         let people_ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
         let (old, next, added) = {
             let book = self.read();
-            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
-            if !Self::may_manage(who, &e.conf) {
-                return Err(ServerError::Forbidden(format!(
-                    "only the owner may invite to conference {cid}"
-                )));
-            }
+            let e = Self::managed(&book, who, cid, "invite to conference")?;
             let mut list = e.conf.invitations.clone();
             let mut added = Vec::new();
             for p in people {
@@ -74,12 +69,7 @@ impl Server {
         let _w = self.inner.writes.lock().await;
         let (old, next) = {
             let book = self.read();
-            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
-            if !Self::may_manage(who, &e.conf) {
-                return Err(ServerError::Forbidden(format!(
-                    "only the owner may change invitations of conference {cid}"
-                )));
-            }
+            let e = Self::managed(&book, who, cid, "change invitations of conference")?;
             let before = e.conf.invitations.len();
             let list: Vec<_> = e
                 .conf
@@ -110,12 +100,7 @@ impl Server {
     ) -> Result<(String, links::GuestLink), ServerError> {
         {
             let book = self.read();
-            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
-            if !Self::may_manage(who, &e.conf) {
-                return Err(ServerError::Forbidden(format!(
-                    "only the owner may make guest links for conference {cid}"
-                )));
-            }
+            Self::managed(&book, who, cid, "make guest links for conference")?;
         }
         let now = self.now();
         let (token, link) = links::issue(cid, user, now, self.inner.config.link_ttl);

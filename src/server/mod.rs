@@ -261,6 +261,24 @@ impl Server {
         who.is_admin() || who.login().is_some_and(|l| c.is_owner(l))
     }
 
+    /// Conference `cid` in `book`, if `who` may manage it (its owner or an
+    /// admin); else not found, or forbidden to `what` it.
+    fn managed<'b>(
+        book: &'b book::Book,
+        who: &Principal,
+        cid: &str,
+        what: &str,
+    ) -> Result<&'b book::Entry, ServerError> {
+        let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
+        if Self::may_manage(who, &e.conf) {
+            Ok(e)
+        } else {
+            Err(ServerError::Forbidden(format!(
+                "only the owner may {what} {cid}"
+            )))
+        }
+    }
+
     pub fn list(&self, who: &Principal, filter: &Filter) -> (Vec<Conference>, usize) {
         let book = self.read();
         let all: Vec<Conference> = book
@@ -386,12 +404,7 @@ impl Server {
         let _w = self.inner.writes.lock().await;
         let (old, updated) = {
             let book = self.read();
-            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
-            if !Self::may_manage(who, &e.conf) {
-                return Err(ServerError::Forbidden(format!(
-                    "only the owner may change conference {cid}"
-                )));
-            }
+            let e = Self::managed(&book, who, cid, "change conference")?;
             if patch
                 .owner
                 .as_deref()
@@ -483,12 +496,7 @@ impl Server {
         let _w = self.inner.writes.lock().await;
         {
             let book = self.read();
-            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
-            if !Self::may_manage(who, &e.conf) {
-                return Err(ServerError::Forbidden(format!(
-                    "only the owner may delete conference {cid}"
-                )));
-            }
+            Self::managed(&book, who, cid, "delete conference")?;
         }
         let id = cid.to_string();
         self.inner
@@ -523,12 +531,7 @@ impl Server {
         let _w = self.inner.writes.lock().await;
         let (old, next) = {
             let book = self.read();
-            let e = book.get(cid).ok_or_else(|| ServerError::not_found(cid))?;
-            if !Self::may_manage(who, &e.conf) {
-                return Err(ServerError::Forbidden(format!(
-                    "only the owner may run or stop conference {cid}"
-                )));
-            }
+            let e = Self::managed(&book, who, cid, "run or stop conference")?;
             let mut next = e.conf.clone();
             next.state = if running {
                 RunState::Running
