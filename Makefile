@@ -30,14 +30,14 @@ run: build
 ## virtual devices (images/README.md).
 test: deps
 	@scripts/install-schemathesis.sh
-	$(CARGO) test --locked --all-targets
-	$(CARGO) test --locked --doc
+	$(CARGO) test --locked --workspace --all-targets
+	$(CARGO) test --locked --workspace --doc
 	$(MAKE) image-test DAIS_BIN=$(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/dais
 
 ## Formatting and clippy with warnings as errors.
 lint: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 ## Benchmarks, optimised build; prints the figures.
 bench: deps

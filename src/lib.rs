@@ -11,12 +11,7 @@
 #![recursion_limit = "512"]
 
 pub mod app;
-pub mod call;
-pub mod clock;
-pub mod command;
-pub mod conference;
 pub mod config;
-pub mod contacts;
 pub mod control;
 pub mod devices;
 pub mod http;
@@ -27,3 +22,7 @@ pub mod process;
 pub mod server;
 pub mod sfu;
 pub mod store;
+
+// The sans-IO core (crates/core), under the paths the appliance has
+// always used.
+pub use dais_core::{call, clock, command, conference, contacts};

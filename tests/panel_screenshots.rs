@@ -151,10 +151,7 @@ fn every_screen_matches_its_reference_at_both_sizes() {
         display_name: "Ann Smith".into(),
         password_hash: Default::default(),
     }];
-    dais::panel::contacts::wire(
-        &panel.ui,
-        &dais::contacts::list(&book.room.contacts, &book.server.users),
-    );
+    dais::panel::contacts::wire(&panel.ui, &book.contacts());
     let mut ringing = idle();
     ringing.incoming = Some(dais::app::state::Incoming {
         cid: "4154248070".into(),

@@ -7,12 +7,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/sfu/rtp.rs"]
-mod rtp;
-#[allow(dead_code)]
-#[path = "../../src/sfu/slot.rs"]
-mod slot;
+use dais_core::routing::{rtp, slot};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(h) = rtp::parse(data) else {

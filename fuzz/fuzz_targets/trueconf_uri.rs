@@ -4,16 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The parser and its one dependency, compiled from dais's own sources.
-#[allow(dead_code)]
-#[path = "../../src/conference/cid.rs"]
-mod cid;
-mod conference {
-    pub use super::cid::Cid;
-}
-#[allow(dead_code)]
-#[path = "../../src/control/uri.rs"]
-mod uri;
+use dais_core::uri;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

@@ -358,7 +358,7 @@ impl Loop {
             Command::GetContacts => {
                 let s = &self.shared.settings;
                 Ok(Reply::Json(json!({
-                    "contacts": crate::contacts::list(&s.room.contacts, &s.server.users)
+                    "contacts": s.contacts()
                 })))
             }
             Command::GetTemplates => Ok(Reply::Json(json!({

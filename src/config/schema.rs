@@ -32,6 +32,32 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+impl Settings {
+    /// The room's contacts: its phone book and its server's users, as one
+    /// sorted list ([`crate::contacts::list`]).
+    pub fn contacts(&self) -> Vec<crate::contacts::Contact> {
+        let book: Vec<_> = self
+            .room
+            .contacts
+            .iter()
+            .map(|c| crate::contacts::Entry {
+                name: &c.name,
+                address: &c.address,
+            })
+            .collect();
+        let users: Vec<_> = self
+            .server
+            .users
+            .iter()
+            .map(|u| crate::contacts::User {
+                login: &u.login,
+                display_name: &u.display_name,
+            })
+            .collect();
+        crate::contacts::list(&book, &users)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {

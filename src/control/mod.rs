@@ -20,5 +20,7 @@ pub mod link;
 pub mod request;
 pub mod session;
 pub mod tcp;
-pub mod uri;
 pub mod ws;
+
+// The link grammar lives in the core crate.
+pub use dais_core::uri;

@@ -45,10 +45,8 @@
 
 pub mod adapt;
 pub(crate) mod build;
-pub mod catchup;
 pub mod elements;
 pub mod engine;
-pub mod layout;
 pub mod recorder;
 pub mod repair;
 pub mod room;
@@ -57,6 +55,9 @@ pub mod testcard;
 pub mod threads;
 mod tiles;
 pub mod webrtc;
+
+// The sans-IO parts live in the core crate.
+pub use dais_core::{catchup, layout};
 
 pub use build::{camera_source, display_sink, speaker_sink};
 pub use engine::{MediaHandle, spawn};

@@ -65,10 +65,7 @@ impl Home {
         let templates = wire(ui, dispatch.clone());
         super::settings::wire(ui, app.shared.settings.panel.admin_pin.expose());
         let s = &app.shared.settings;
-        super::contacts::wire(
-            ui,
-            &crate::contacts::list(&s.room.contacts, &s.server.users),
-        );
+        super::contacts::wire(ui, &s.contacts());
 
         // The microphone meter moves ten times a second while Settings are
         // on screen; the clock's tick starts and stops it.

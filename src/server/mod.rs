@@ -124,8 +124,7 @@ pub enum ServerEvent {
     },
 }
 
-/// The longest chat message, in characters.
-pub const CHAT_MAX: usize = 2000;
+pub use crate::conference::CHAT_MAX;
 /// How many earlier messages a participant gets on joining.
 pub const CHAT_HISTORY: usize = 200;
 

@@ -21,16 +21,15 @@
 //!   or another dais).
 
 pub mod client;
-pub mod loss;
 pub mod meeting;
 pub mod peer;
-pub mod route;
-pub mod rtp;
 pub mod signal;
-pub mod slot;
 pub mod sounds;
-pub mod tone;
 pub mod ws;
+
+// The sans-IO parts live in the core crate.
+pub use dais_core::routing::{loss, route, rtp, slot};
+pub use dais_core::tone;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -64,6 +64,8 @@ pub fn printable(s: &str, max: usize) -> bool {
     !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
 }
 pub const DESCRIPTION_MAX: usize = 4000;
+/// The longest chat message, in characters.
+pub const CHAT_MAX: usize = 2000;
 pub const MIN_PARTICIPANTS: i64 = 2;
 pub const MAX_PARTICIPANTS: i64 = 1000;
 pub const DEFAULT_PARTICIPANTS: u32 = 25;

@@ -3,8 +3,6 @@
 
 use serde::Serialize;
 
-use crate::config::{ContactSettings, UserSettings};
-
 /// Someone the room can call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,9 +16,23 @@ pub struct Contact {
     pub local: bool,
 }
 
+/// A phone book entry as the settings hold it.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub name: &'a str,
+    pub address: &'a str,
+}
+
+/// A user of the room's own server.
+#[derive(Debug, Clone, Copy)]
+pub struct User<'a> {
+    pub login: &'a str,
+    pub display_name: &'a str,
+}
+
 /// The phone book first (its names win), then the server's users it does
 /// not already list; sorted by name, case aside.
-pub fn list(phone_book: &[ContactSettings], users: &[UserSettings]) -> Vec<Contact> {
+pub fn list(phone_book: &[Entry<'_>], users: &[User<'_>]) -> Vec<Contact> {
     let mut out: Vec<Contact> = Vec::new();
     let mut add = |c: Contact| {
         if !out
@@ -42,11 +54,11 @@ pub fn list(phone_book: &[ContactSettings], users: &[UserSettings]) -> Vec<Conta
     for u in users {
         add(Contact {
             name: if u.display_name.trim().is_empty() {
-                u.login.clone()
+                u.login.to_string()
             } else {
                 u.display_name.trim().to_string()
             },
-            address: u.login.clone(),
+            address: u.login.to_string(),
             local: true,
         });
     }
@@ -58,19 +70,15 @@ pub fn list(phone_book: &[ContactSettings], users: &[UserSettings]) -> Vec<Conta
 mod tests {
     use super::*;
 
-    fn user(login: &str, name: &str) -> UserSettings {
-        UserSettings {
-            login: login.into(),
-            display_name: name.into(),
-            password_hash: Default::default(),
+    fn user<'a>(login: &'a str, display_name: &'a str) -> User<'a> {
+        User {
+            login,
+            display_name,
         }
     }
 
-    fn entry(name: &str, address: &str) -> ContactSettings {
-        ContactSettings {
-            name: name.into(),
-            address: address.into(),
-        }
+    fn entry<'a>(name: &'a str, address: &'a str) -> Entry<'a> {
+        Entry { name, address }
     }
 
     #[test]

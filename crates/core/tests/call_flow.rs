@@ -1,10 +1,10 @@
-//! The room's call flow (`dais::call`) over random event sequences: the
+//! The room's call flow (`dais_core::call`) over random event sequences: the
 //! rules hold whatever order commands, join results, the server's news
 //! and time come in.
 
 use std::collections::BTreeSet;
 
-use dais::call::{Action, Event, Flow, Phase, Refusal, RingEnd};
+use dais_core::call::{Action, Event, Flow, Phase, Refusal, RingEnd};
 use proptest::prelude::*;
 
 /// One step of a random history.

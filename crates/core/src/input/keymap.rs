@@ -82,7 +82,7 @@ pub struct Keymap {
 }
 
 /// The keymap dais ships (`hardware/keymaps/default.toml`).
-pub const DEFAULT: &str = include_str!("../../hardware/keymaps/default.toml");
+pub const DEFAULT: &str = include_str!("../../../../hardware/keymaps/default.toml");
 
 impl Keymap {
     /// Parses `text` (from `file`). `is_key` says whether a key name exists

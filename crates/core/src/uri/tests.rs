@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 
 /// Every example link from seeds 002 and 003, one per line.
-const SEED_LINKS: &str = include_str!("../../../tests/data/trueconf_links.txt");
+const SEED_LINKS: &str = include_str!("../../../../tests/data/trueconf_links.txt");
 
 fn p(s: &str) -> Link {
     parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).link

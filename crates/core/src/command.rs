@@ -427,11 +427,11 @@ impl Command {
                 bad(format!("volume: 0 to 100, got {volume}"))
             }
             Command::SendChat { text }
-                if text.trim().is_empty() || text.chars().count() > crate::server::CHAT_MAX =>
+                if text.trim().is_empty() || text.chars().count() > crate::conference::CHAT_MAX =>
             {
                 bad(format!(
                     "text: 1 to {} characters, not only spaces",
-                    crate::server::CHAT_MAX
+                    crate::conference::CHAT_MAX
                 ))
             }
             Command::Admit { participant_id }
