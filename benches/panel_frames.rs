@@ -80,7 +80,7 @@ fn main() {
         mode: "PxP".into(),
         participant_id: "room".into(),
         role: "owner".into(),
-        state: "admitted".into(),
+        state: dais::conference::Standing::Admitted,
         reason: None,
         server: None,
         participants: ["room", "ann", "bo", "cy"]
@@ -90,7 +90,7 @@ fn main() {
                 display_name: id.to_uppercase(),
                 role: "speaker".into(),
                 guest: false,
-                state: "admitted".into(),
+                state: dais::conference::Standing::Admitted,
                 reason: None,
                 podium: true,
                 mic_muted: false,

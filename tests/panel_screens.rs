@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState};
 use dais::command::{Command, Meeting, MeetingMode};
+use dais::conference::Standing;
 use dais::input::keys::{DOWN, UP};
 use dais::input::{KeyEvent, Keys, Timing, evdev::load_keymap};
 use dais::panel::templates::Entry;
@@ -80,14 +81,14 @@ fn idle() -> AppState {
     st
 }
 
-fn person(id: &str, name: &str, role: &str, state: &str) -> Participant {
+fn person(id: &str, name: &str, role: &str, state: Standing) -> Participant {
     Participant {
         id: id.into(),
         display_name: name.into(),
         role: role.into(),
         guest: id.starts_with("guest:"),
-        state: state.into(),
-        reason: (state == "waiting").then(|| "waiting_room".into()),
+        state,
+        reason: (state == Standing::Waiting).then(|| "waiting_room".into()),
         podium: false,
         mic_muted: false,
         camera_off: false,
@@ -104,13 +105,13 @@ fn in_conference(role: &str) -> AppState {
         mode: "S|L".into(),
         participant_id: "room".into(),
         role: role.into(),
-        state: "admitted".into(),
+        state: Standing::Admitted,
         reason: None,
         server: None,
         participants: vec![
-            person("room", "Boardroom", role, "admitted"),
-            person("ann", "Ann Smith", "speaker", "admitted"),
-            person("guest:9", "Gus", "participant", "waiting"),
+            person("room", "Boardroom", role, Standing::Admitted),
+            person("ann", "Ann Smith", "speaker", Standing::Admitted),
+            person("guest:9", "Gus", "participant", Standing::Waiting),
         ],
         chat: Vec::new(),
         call: false,
@@ -457,7 +458,7 @@ fn a_join_request_is_accepted_or_rejected() {
     let mut st = in_conference("owner");
     if let Some(c) = st.conference.as_mut() {
         c.participants
-            .push(person("guest:10", "Rita", "participant", "waiting"));
+            .push(person("guest:10", "Rita", "participant", Standing::Waiting));
         c.participants.last_mut().unwrap().reason = Some("awaiting_approval".into());
     }
     show(&ui, &st);

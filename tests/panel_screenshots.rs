@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use dais::app::state::InConference;
 use dais::app::{Activity, AppState, Endpoints};
+use dais::conference::Standing;
 use dais::panel::today::Item;
 use dais::panel::{OffscreenPanel, RoomApi, SettingsApi, Snapshot, settings, show, show_today};
 use dais::sfu::client::Participant;
@@ -37,7 +38,11 @@ fn person(id: &str, name: &str, role: &str, waiting: bool, podium: bool) -> Part
         display_name: name.into(),
         role: role.into(),
         guest: id.starts_with("guest:"),
-        state: if waiting { "waiting" } else { "admitted" }.into(),
+        state: if waiting {
+            Standing::Waiting
+        } else {
+            Standing::Admitted
+        },
         reason: waiting.then(|| "waiting_room".into()),
         podium,
         mic_muted: false,
@@ -55,7 +60,7 @@ fn conference() -> AppState {
         mode: "S|L".into(),
         participant_id: "room".into(),
         role: "owner".into(),
-        state: "admitted".into(),
+        state: Standing::Admitted,
         reason: None,
         server: None,
         participants: vec![

@@ -88,8 +88,7 @@ pub struct InConference {
     /// The room's id in the roster.
     pub participant_id: String,
     pub role: String,
-    /// `admitted` or `waiting`.
-    pub state: String,
+    pub state: crate::conference::Standing,
     /// Why the room waits, when it does.
     pub reason: Option<String>,
     /// The other dais hosting it (federation); `None`: this one.

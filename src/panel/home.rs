@@ -14,6 +14,7 @@ use super::{
 };
 use crate::app::{Activity, App, AppState};
 use crate::command::{Command, Meeting, Source};
+use crate::conference::Standing;
 use crate::media::{PreviewState, RgbFrame};
 
 /// Lives as long as the UI; dropping it stops the clock and the state feed.
@@ -432,8 +433,9 @@ fn show_conference(api: &RoomApi<'_>, st: &AppState) {
             id: p.id.as_str().into(),
             name: p.display_name.as_str().into(),
             role: p.role.as_str().into(),
-            waiting: p.state == "waiting",
-            asking: p.state == "waiting" && p.reason.as_deref() == Some("awaiting_approval"),
+            waiting: p.state == Standing::Waiting,
+            asking: p.state == Standing::Waiting
+                && p.reason.as_deref() == Some("awaiting_approval"),
             podium: p.podium,
             muted: p.mic_muted,
             me: p.id == c.participant_id,

@@ -8,7 +8,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::conference::roster::{Member, Place};
+use crate::conference::WaitReason;
+use crate::conference::roster::Member;
 use crate::conference::{
     Conference, Days, FieldError, Invitation, Mode, Patch, Right, Rights, RightsSet, RunState,
     Schedule,
@@ -621,10 +622,10 @@ pub fn patch_json(p: &Patch) -> Value {
 }
 
 pub fn member_json(m: &Member) -> Value {
-    let (state, reason) = match m.place {
-        Place::Admitted => ("admitted", None),
-        Place::Waiting(r) => ("waiting", Some(r.name())),
-    };
+    let (state, reason) = (
+        m.place.standing().name(),
+        m.place.wait_reason().map(WaitReason::name),
+    );
     json!({
         "id": m.id,
         "display_name": m.display_name,

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::signal::ClientMsg;
+use super::signal::{Announced, ClientMsg, EndReason};
+use crate::conference::Standing;
 use crate::config::VideoCodec;
 use crate::media::MediaHandle;
 use crate::media::webrtc::{Session, SessionEvent, SessionOptions, Signal};
@@ -87,7 +88,7 @@ enum Incoming {
     Joined {
         participant_id: String,
         role: String,
-        state: String,
+        state: Standing,
         reason: Option<String>,
         conference: ConferenceInfo,
         mic_muted: bool,
@@ -99,7 +100,7 @@ enum Incoming {
     },
     #[serde(rename_all = "camelCase")]
     State {
-        state: String,
+        state: Standing,
         reason: Option<String>,
         role: String,
         mic_muted: bool,
@@ -128,12 +129,12 @@ enum Incoming {
     },
     #[serde(rename_all = "camelCase")]
     Announce {
-        event: String,
+        event: Announced,
         id: String,
         display_name: String,
     },
     Ended {
-        reason: String,
+        reason: EndReason,
         message: String,
     },
     Error {
@@ -147,7 +148,7 @@ enum Incoming {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     State {
-        state: String,
+        state: Standing,
         reason: Option<String>,
         role: String,
         mic_muted: bool,
@@ -156,7 +157,7 @@ pub enum CallEvent {
     Roster(Vec<Participant>),
     Chat(Vec<ChatMessage>),
     Ended {
-        reason: String,
+        reason: EndReason,
         message: String,
     },
     /// A request failed, or the media did.
@@ -171,7 +172,7 @@ pub struct Joined {
     pub mode: String,
     pub participant_id: String,
     pub role: String,
-    pub state: String,
+    pub state: Standing,
     pub reason: Option<String>,
     pub mic_muted: bool,
     pub camera_off: bool,
@@ -420,12 +421,12 @@ async fn run(
                 let text = match m {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Close(_))) | None => break CallEvent::Ended {
-                        reason: "disconnected".into(),
+                        reason: EndReason::Disconnected,
                         message: "the conference server closed the connection".into(),
                     },
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => break CallEvent::Ended {
-                        reason: "disconnected".into(),
+                        reason: EndReason::Disconnected,
                         message: e.to_string(),
                     },
                 };
@@ -472,7 +473,7 @@ async fn run(
                         }
                     }
                     Incoming::State { state, reason, role, mic_muted, camera_off } => {
-                        if state == "waiting"
+                        if state == Standing::Waiting
                             && let Some(m) = media.as_mut()
                         {
                             m.close();
@@ -533,14 +534,14 @@ async fn run(
                     }
                 };
                 if let Some(msg) = msg && send(&mut ws, &msg).await.is_err() {
-                    break CallEvent::Ended { reason: "disconnected".into(), message: "lost the conference server".into() };
+                    break CallEvent::Ended { reason: EndReason::Disconnected, message: "lost the conference server".into() };
                 }
             }
             c = cmds.recv() => match c {
                 Some(Cmd::Send(msg)) => {
                     let leaving = msg == ClientMsg::Leave;
                     if send(&mut ws, &msg).await.is_err() || leaving {
-                        break CallEvent::Ended { reason: "left".into(), message: "the room left the conference".into() };
+                        break CallEvent::Ended { reason: EndReason::Left, message: "the room left the conference".into() };
                     }
                 }
                 Some(Cmd::Leave(done)) => {
@@ -558,7 +559,7 @@ async fn run(
                         .await;
                     }
                     left = Some(done);
-                    break CallEvent::Ended { reason: "left".into(), message: "the room left the conference".into() };
+                    break CallEvent::Ended { reason: EndReason::Left, message: "the room left the conference".into() };
                 }
                 Some(Cmd::Share(tee)) => {
                     if let Some(m) = media.as_mut() {
@@ -573,12 +574,12 @@ async fn run(
                 // The app dropped the call: leave.
                 None => {
                     let _ = send(&mut ws, &ClientMsg::Leave).await;
-                    break CallEvent::Ended { reason: "left".into(), message: "the room left the conference".into() };
+                    break CallEvent::Ended { reason: EndReason::Left, message: "the room left the conference".into() };
                 }
             },
             _ = ping.tick() => {
                 if send(&mut ws, &ClientMsg::Ping).await.is_err() {
-                    break CallEvent::Ended { reason: "disconnected".into(), message: "lost the conference server".into() };
+                    break CallEvent::Ended { reason: EndReason::Disconnected, message: "lost the conference server".into() };
                 }
             }
         }
@@ -724,7 +725,7 @@ mod tests {
             ServerMsg::Joined {
                 participant_id: "room".into(),
                 role: "owner".into(),
-                state: "admitted",
+                state: Standing::Admitted,
                 reason: None,
                 conference: Info {
                     cid: "1".into(),
@@ -754,14 +755,14 @@ mod tests {
                 }],
             },
             ServerMsg::State {
-                state: "waiting",
+                state: Standing::Waiting,
                 reason: Some("waiting_room"),
                 role: "participant".into(),
                 mic_muted: true,
                 camera_off: false,
             },
             ServerMsg::Ended {
-                reason: "removed".into(),
+                reason: EndReason::Removed,
                 message: "m".into(),
             },
             ServerMsg::Pong,

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::conference::{Refusal, Standing};
 use crate::server::persist::ChatMessage;
 
 /// What a participant sends.
@@ -201,8 +202,7 @@ pub struct RosterEntry {
     pub display_name: String,
     pub role: String,
     pub guest: bool,
-    /// `admitted` or `waiting`.
-    pub state: String,
+    pub state: Standing,
     /// Why a waiting participant waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -235,6 +235,75 @@ pub struct ConferenceInfo {
     pub max_participants: u32,
 }
 
+/// What an `announce` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Announced {
+    Joined,
+    Left,
+}
+
+/// Why a participant's time in a conference is over: `ended`'s `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// They left (or the room did).
+    Left,
+    /// A moderator removed them.
+    Removed,
+    /// The conference stopped or was deleted.
+    ConferenceEnded,
+    /// Refused from the waiting room (the owner declined, say).
+    Refused(Refusal),
+    /// The connection to the conference server was lost (the client's
+    /// own reading; never sent).
+    Disconnected,
+    /// A reason this version does not know; the message says it.
+    Other,
+}
+
+impl EndReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            EndReason::Left => "left",
+            EndReason::Removed => "removed",
+            EndReason::ConferenceEnded => "conference_ended",
+            EndReason::Refused(r) => r.code(),
+            EndReason::Disconnected => "disconnected",
+            EndReason::Other => "other",
+        }
+    }
+
+    /// Reads a code; one this version does not know is [`EndReason::Other`].
+    pub fn from_code(code: &str) -> EndReason {
+        match code {
+            "left" => EndReason::Left,
+            "removed" => EndReason::Removed,
+            "conference_ended" => EndReason::ConferenceEnded,
+            "disconnected" => EndReason::Disconnected,
+            c => Refusal::from_code(c).map_or(EndReason::Other, EndReason::Refused),
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for EndReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for EndReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Ok(EndReason::from_code(&code))
+    }
+}
+
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -243,8 +312,7 @@ pub enum ServerMsg {
     Joined {
         participant_id: String,
         role: String,
-        /// `admitted` or `waiting`.
-        state: &'static str,
+        state: Standing,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
         conference: ConferenceInfo,
@@ -259,7 +327,7 @@ pub enum ServerMsg {
     /// Admitted from waiting, or sent back to the waiting room.
     #[serde(rename_all = "camelCase")]
     State {
-        state: &'static str,
+        state: Standing,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
         role: String,
@@ -293,13 +361,13 @@ pub enum ServerMsg {
     /// Someone joined or left (the tone plays when the conference asks).
     #[serde(rename_all = "camelCase")]
     Announce {
-        event: &'static str,
+        event: Announced,
         id: String,
         display_name: String,
     },
     /// The participant's time in the conference is over.
     Ended {
-        reason: String,
+        reason: EndReason,
         message: String,
     },
     /// A message could not be carried out; the connection stays.
@@ -314,6 +382,55 @@ pub enum ServerMsg {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn states_and_reasons_keep_their_documented_spelling() {
+        let joined = serde_json::to_value(ServerMsg::State {
+            state: Standing::Waiting,
+            reason: Some("waiting_room"),
+            role: "participant".into(),
+            mic_muted: false,
+            camera_off: false,
+        })
+        .unwrap();
+        assert_eq!(joined["state"], "waiting");
+        let ended = serde_json::to_value(ServerMsg::Ended {
+            reason: EndReason::ConferenceEnded,
+            message: "m".into(),
+        })
+        .unwrap();
+        assert_eq!(ended["reason"], "conference_ended");
+        let announce = serde_json::to_value(ServerMsg::Announce {
+            event: Announced::Left,
+            id: "a".into(),
+            display_name: String::new(),
+        })
+        .unwrap();
+        assert_eq!(announce["event"], "left");
+        // Every reason reads back as itself; one from a newer server is
+        // `Other`, not an unreadable message.
+        let mut all = vec![
+            EndReason::Left,
+            EndReason::Removed,
+            EndReason::ConferenceEnded,
+            EndReason::Disconnected,
+            EndReason::Other,
+        ];
+        all.extend(Refusal::ALL.map(EndReason::Refused));
+        for r in all {
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(
+                serde_json::from_str::<EndReason>(&text).unwrap(),
+                r,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<EndReason>("\"ejected_by_robots\"").unwrap(),
+            EndReason::Other
+        );
+        assert_eq!(EndReason::Refused(Refusal::Rejected).code(), "rejected");
+    }
 
     #[test]
     fn a_wrongly_typed_field_is_named() {

@@ -20,9 +20,11 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Sfu;
 use super::peer::{Peer, PeerEvent};
-use super::signal::{self, ClientMsg, ConferenceInfo, RosterEntry, ServerMsg};
+use super::signal::{
+    self, Announced, ClientMsg, ConferenceInfo, EndReason, RosterEntry, ServerMsg,
+};
 use crate::conference::roster::{self, JoinRequest, Member, Place, WaitReason};
-use crate::conference::{Actor, JoinDecision, Right};
+use crate::conference::{Actor, JoinDecision, Right, Standing};
 use crate::media::webrtc::Signal;
 use crate::server::{Caller, Moderation, Principal, ServerError, ServerEvent, auth};
 
@@ -103,10 +105,40 @@ fn error_msg(e: &ServerError) -> ServerMsg {
     }
 }
 
-fn state_of(m: &Member) -> (&'static str, Option<&'static str>) {
-    match m.place {
-        Place::Admitted => ("admitted", None),
-        Place::Waiting(r) => ("waiting", Some(r.name())),
+fn state_of(m: &Member) -> (Standing, Option<&'static str>) {
+    (
+        m.place.standing(),
+        m.place.wait_reason().map(WaitReason::name),
+    )
+}
+
+/// Why a participant's connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// They said `leave`.
+    Left,
+    /// The socket closed or failed: they are taken out of the roster.
+    Gone,
+    /// The conference stopped or was deleted.
+    Ended,
+    /// A moderator removed them.
+    Removed,
+    /// Refused from the waiting room.
+    Refused,
+    /// The same identity joined on another connection.
+    Replaced,
+}
+
+impl Exit {
+    fn name(self) -> &'static str {
+        match self {
+            Exit::Left => "left",
+            Exit::Gone => "gone",
+            Exit::Ended => "ended",
+            Exit::Removed => "removed",
+            Exit::Refused => "refused",
+            Exit::Replaced => "replaced",
+        }
     }
 }
 
@@ -117,7 +149,7 @@ pub fn roster_entry(m: &Member) -> RosterEntry {
         display_name: m.display_name.clone(),
         role: m.role.name().to_string(),
         guest: m.guest,
-        state: state.to_string(),
+        state,
         reason: reason.map(str::to_string),
         podium: m.podium,
         mic_muted: m.mic_muted,
@@ -236,7 +268,7 @@ struct Conn {
     generation: u32,
     roster_dirty: bool,
     /// Last state told to the participant.
-    told: Option<(&'static str, Option<&'static str>, String)>,
+    told: Option<(Standing, Option<&'static str>, String)>,
 }
 
 impl Conn {
@@ -312,7 +344,7 @@ impl Conn {
         if self.told.as_ref() == Some(&now) {
             return true;
         }
-        let was_waiting = self.told.as_ref().is_some_and(|t| t.0 == "waiting");
+        let was_waiting = self.told.as_ref().is_some_and(|t| t.0 == Standing::Waiting);
         self.told = Some(now);
         let ok = send(
             socket,
@@ -325,7 +357,7 @@ impl Conn {
             },
         )
         .await;
-        if ok && was_waiting && state == "admitted" {
+        if ok && was_waiting && state == Standing::Admitted {
             return self.send_history(socket).await;
         }
         ok
@@ -492,7 +524,7 @@ async fn serve(mut socket: WebSocket, sfu: Sfu) {
         leave(&conn);
         return;
     }
-    if state == "admitted" && !conn.send_history(&mut socket).await {
+    if state == Standing::Admitted && !conn.send_history(&mut socket).await {
         leave(&conn);
         return;
     }
@@ -506,11 +538,11 @@ async fn serve(mut socket: WebSocket, sfu: Sfu) {
                 Some(Ok(Message::Text(t))) => {
                     match client_message(&mut conn, &mut socket, &t).await {
                         Ok(true) => {}
-                        Ok(false) => break "left",
-                        Err(()) => break "gone",
+                        Ok(false) => break Exit::Left,
+                        Err(()) => break Exit::Gone,
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "gone",
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Exit::Gone,
                 Some(Ok(_)) => {}
             },
             ev = events.recv() => match ev {
@@ -520,7 +552,7 @@ async fn serve(mut socket: WebSocket, sfu: Sfu) {
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => conn.roster_dirty = true,
-                Err(_) => break "gone",
+                Err(_) => break Exit::Gone,
             },
             pe = async {
                 match conn.peer_rx.as_mut() {
@@ -543,18 +575,18 @@ async fn serve(mut socket: WebSocket, sfu: Sfu) {
                     }
                 };
                 if let Some(m) = msg && !send(&mut socket, &m).await {
-                    break "gone";
+                    break Exit::Gone;
                 }
             },
             _ = tick.tick() => {
                 if conn.roster_dirty && !conn.send_roster(&mut socket).await {
-                    break "gone";
+                    break Exit::Gone;
                 }
             }
         }
     };
-    tracing::info!(member = %conn.me, reason, "participant disconnected");
-    if reason == "gone" || reason == "left" {
+    tracing::info!(member = %conn.me, reason = reason.name(), "participant disconnected");
+    if matches!(reason, Exit::Gone | Exit::Left) {
         leave(&conn);
     } else if let Some(cid) = conn.cid() {
         sfu.detach(&cid, &conn.me);
@@ -648,7 +680,7 @@ async fn client_message(conn: &mut Conn, socket: &mut WebSocket, text: &str) -> 
             let _ = send(
                 socket,
                 &ServerMsg::Ended {
-                    reason: "left".into(),
+                    reason: EndReason::Left,
                     message: "you left the conference".into(),
                 },
             )
@@ -668,11 +700,7 @@ async fn client_message(conn: &mut Conn, socket: &mut WebSocket, text: &str) -> 
 }
 
 /// Follows the server. `Some(reason)`: the participant's time is over.
-async fn server_event(
-    conn: &mut Conn,
-    socket: &mut WebSocket,
-    ev: ServerEvent,
-) -> Option<&'static str> {
+async fn server_event(conn: &mut Conn, socket: &mut WebSocket, ev: ServerEvent) -> Option<Exit> {
     let cid = conn.cid();
     let mine = |c: &str| cid.as_deref() == Some(c);
     match ev {
@@ -680,23 +708,23 @@ async fn server_event(
             let _ = send(
                 socket,
                 &ServerMsg::Ended {
-                    reason: "conference_ended".into(),
+                    reason: EndReason::ConferenceEnded,
                     message: "the conference has ended".into(),
                 },
             )
             .await;
-            Some("ended")
+            Some(Exit::Ended)
         }
         ServerEvent::Deleted { cid: c } if mine(&c) || cid.is_none() => {
             let _ = send(
                 socket,
                 &ServerMsg::Ended {
-                    reason: "conference_ended".into(),
+                    reason: EndReason::ConferenceEnded,
                     message: "the conference was deleted".into(),
                 },
             )
             .await;
-            Some("ended")
+            Some(Exit::Ended)
         }
         ServerEvent::Roster { cid: c, event } if mine(&c) => {
             conn.roster_dirty = true;
@@ -705,25 +733,25 @@ async fn server_event(
                     let _ = send(
                         socket,
                         &ServerMsg::Ended {
-                            reason: "removed".into(),
+                            reason: EndReason::Removed,
                             message: "a moderator removed you from the conference".into(),
                         },
                     )
                     .await;
-                    return Some("removed");
+                    return Some(Exit::Removed);
                 }
                 roster::Event::Refused { id, reason } if *id == conn.me => {
                     let _ = send(
                         socket,
                         &ServerMsg::Ended {
-                            reason: reason.code().into(),
+                            reason: EndReason::Refused(*reason),
                             message: reason.to_string(),
                         },
                     )
                     .await;
-                    return Some("refused");
+                    return Some(Exit::Refused);
                 }
-                roster::Event::Left { id } if *id == conn.me => return Some("replaced"),
+                roster::Event::Left { id } if *id == conn.me => return Some(Exit::Replaced),
                 roster::Event::Joined { id, place }
                     if *id != conn.me && *place == Place::Admitted && announce(conn) =>
                 {
@@ -731,7 +759,7 @@ async fn server_event(
                     send(
                         socket,
                         &ServerMsg::Announce {
-                            event: "joined",
+                            event: Announced::Joined,
                             id: id.clone(),
                             display_name: name,
                         },
@@ -744,7 +772,7 @@ async fn server_event(
                     let _ = send(
                         socket,
                         &ServerMsg::Announce {
-                            event: "left",
+                            event: Announced::Left,
                             id: id.clone(),
                             display_name: String::new(),
                         },
@@ -756,7 +784,7 @@ async fn server_event(
             // Place or role of this participant may have changed.
             conn.sync_peer();
             if !conn.send_state(socket).await {
-                return Some("gone");
+                return Some(Exit::Gone);
             }
             None
         }
@@ -769,7 +797,7 @@ async fn server_event(
                 .member()
                 .is_some_and(|(conf, me, _)| !me.waiting() && may(&conf, &me, Right::ChatRcv));
             if allowed && !send(socket, &ServerMsg::Chat { message }).await {
-                return Some("gone");
+                return Some(Exit::Gone);
             }
             None
         }

@@ -6,6 +6,8 @@
 
 use super::*;
 use crate::call::{Action, Event, Refusal, RingEnd};
+use crate::conference::Standing;
+use crate::sfu::signal::EndReason;
 
 mod ring;
 
@@ -366,7 +368,7 @@ impl Loop {
                 let event = Event::Joined {
                     attempt: n,
                     cid: joined.cid.clone(),
-                    admitted: joined.state == "admitted",
+                    admitted: joined.state == Standing::Admitted,
                     call: conf.as_ref().is_some_and(is_call),
                     auto_record: conf.as_ref().is_some_and(records_itself),
                 };
@@ -403,7 +405,7 @@ impl Loop {
     /// `call`: the app state and the room's media follow. Returns the
     /// join's answer.
     async fn entered(&mut self, n: u64, call: Call, joined: Joined) -> serde_json::Value {
-        let activity = if joined.state == "waiting" {
+        let activity = if joined.state == Standing::Waiting {
             Activity::Waiting
         } else {
             Activity::Conference
@@ -443,7 +445,7 @@ impl Loop {
                 mode: joined.mode.clone(),
                 participant_id: joined.participant_id.clone(),
                 role: joined.role.clone(),
-                state: joined.state.clone(),
+                state: joined.state,
                 reason: joined.reason.clone(),
                 server: remote,
                 participants: Vec::new(),
@@ -613,13 +615,13 @@ impl Loop {
             } => {
                 let was_muted = self.state.borrow().audio.mic_muted;
                 self.state.send_modify(|st| {
-                    st.activity = if state == "waiting" {
+                    st.activity = if state == Standing::Waiting {
                         Activity::Waiting
                     } else {
                         Activity::Conference
                     };
                     if let Some(c) = st.conference.as_mut() {
-                        c.state = state.clone();
+                        c.state = state;
                         c.reason = reason.clone();
                         c.role = role.clone();
                     }
@@ -640,7 +642,7 @@ impl Loop {
                             .get(&Principal::appliance(), &p.cid)
                             .is_ok_and(|c| records_itself(&c))
                 });
-                let admitted = state == "admitted";
+                let admitted = state == Standing::Admitted;
                 let _ = self
                     .flow(Event::Admission {
                         admitted,
@@ -654,7 +656,7 @@ impl Loop {
                     if let Some(c) = st.conference.as_mut() {
                         others = list
                             .iter()
-                            .filter(|p| p.id != c.participant_id && p.state == "admitted")
+                            .filter(|p| p.id != c.participant_id && p.state == Standing::Admitted)
                             .count();
                         c.participants = list;
                     }
@@ -672,7 +674,7 @@ impl Loop {
             }),
             CallEvent::Ended { reason, message } => {
                 tracing::info!(%reason, %message, "the room's conference ended");
-                if reason != "left" {
+                if reason != EndReason::Left {
                     self.state
                         .send_modify(|st| st.last_error = Some(format!("conference: {message}")));
                 }

@@ -2,6 +2,7 @@
 //! moderation, and the waiting room's admit and reject.
 
 use super::*;
+use crate::conference::Standing;
 
 pub(super) async fn participants(
     State(server): State<Server>,
@@ -107,10 +108,13 @@ pub(super) async fn join(
     };
     let out = server.join(&p.id, req)?;
     let (status, decision, reason, message) = match out.decision {
-        JoinDecision::Admitted { .. } => (StatusCode::OK, "admitted", None, "admitted".to_string()),
+        JoinDecision::Admitted { .. } => {
+            let admitted = Standing::Admitted.name();
+            (StatusCode::OK, admitted, None, admitted.to_string())
+        }
         JoinDecision::Waiting(r) => (
             StatusCode::ACCEPTED,
-            "waiting",
+            Standing::Waiting.name(),
             Some(r.name()),
             wait_message(r).to_string(),
         ),

@@ -26,7 +26,7 @@ pub mod template;
 pub use cid::{Cid, CidError};
 pub use mode::Mode;
 pub use rights::{Action, Actor, Denied, Right, Rights, RightsSet, Role};
-pub use roster::{JoinDecision, Refusal, Roster, WaitReason};
+pub use roster::{JoinDecision, Refusal, Roster, Standing, WaitReason};
 pub use schedule::{Days, Schedule};
 
 /// Limits from the seeds.

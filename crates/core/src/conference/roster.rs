@@ -58,6 +58,20 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    pub const ALL: [Refusal; 6] = [
+        Refusal::NotRunning,
+        Refusal::WrongPin,
+        Refusal::GuestsNotAllowed,
+        Refusal::NotPlanned,
+        Refusal::Full,
+        Refusal::Rejected,
+    ];
+
+    /// The refusal a [`Refusal::code`] names.
+    pub fn from_code(code: &str) -> Option<Refusal> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Refusal::NotRunning => "not_running",
@@ -96,6 +110,48 @@ pub enum JoinDecision {
 pub enum Place {
     Admitted,
     Waiting(WaitReason),
+}
+
+impl Place {
+    pub fn standing(self) -> Standing {
+        match self {
+            Place::Admitted => Standing::Admitted,
+            Place::Waiting(_) => Standing::Waiting,
+        }
+    }
+
+    /// Why the member waits, when they do.
+    pub fn wait_reason(self) -> Option<WaitReason> {
+        match self {
+            Place::Admitted => None,
+            Place::Waiting(r) => Some(r),
+        }
+    }
+}
+
+/// Whether a member is in the conference or in its waiting room, as the
+/// signalling, the REST API and the room's own state spell it
+/// (`admitted`, `waiting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Standing {
+    Admitted,
+    Waiting,
+}
+
+impl Standing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::Admitted => "admitted",
+            Standing::Waiting => "waiting",
+        }
+    }
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
