@@ -17,11 +17,13 @@ pub mod devices;
 pub mod http;
 pub mod input;
 pub mod media;
+pub mod outbound;
 pub mod panel;
 pub mod process;
 pub mod server;
 pub mod sfu;
 pub mod store;
+pub mod supervisor;
 
 // The sans-IO core (crates/core), under the paths the appliance has
 // always used.

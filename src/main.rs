@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use dais::app::{RunOptions, run};
 use dais::config;
 use dais::devices::{self, sysfs::Root};
 use dais::media;
+use dais::supervisor::{RunOptions, run};
 
 #[derive(Parser)]
 #[command(name = "dais", version, about = "A Linux appliance for meeting rooms")]
@@ -226,7 +226,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 /// reply. Exit status 0 when dais carried it out.
 fn open_link(out: &mut impl Write, dir: &std::path::Path, link: &str) -> Result<ExitCode> {
     use std::io::{BufRead, BufReader};
-    let path = dir.join(dais::app::LOCAL_SOCKET);
+    let path = dir.join(dais::supervisor::LOCAL_SOCKET);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).with_context(|| {
         format!(
             "{}: cannot reach a running dais (is it running with --data-dir {}?)",

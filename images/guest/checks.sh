@@ -48,7 +48,10 @@ holds() {
 
 diagnostics() {
   echo "== journalctl -u dais.service (last 150 lines, monotonic time)"
-  journalctl -u dais.service -n 150 --no-pager -o short-monotonic | cut -c1-400
+  # Each entry with its fields (dais logs them as journal fields).
+  journalctl -u dais.service -n 150 --no-pager -o json \
+    | jq -r '"\((.__MONOTONIC_TIMESTAMP // "0") | tonumber / 1e6 | . * 10 | floor / 10) <\(.PRIORITY // "?")> \(.MESSAGE) \([to_entries[] | select(.key | startswith("F_")) | "\(.key[2:] | ascii_downcase)=\(.value)"] | join(" "))"' 2>/dev/null \
+    | cut -c1-400
   local f
   for f in /proc/asound/*/pcm*/sub0/status /proc/asound/*/pcm*/sub0/hw_params /proc/asound/*/pcm*/sub0/sw_params; do
     [ -r "$f" ] || continue
@@ -127,6 +130,19 @@ if [ -z "$TOKEN" ]; then
 fi
 
 PID=$(dais_pid)
+
+# --- logs reach journald with their fields -----------------------------------
+# tracing-journald: each event's fields are journal fields (F_<NAME>),
+# beside TARGET and PRIORITY, under SYSLOG_IDENTIFIER=dais.
+jl=$(journalctl -u dais.service -o json --no-pager -n 400 2>/dev/null)
+fielded='[.[] | select((.TARGET // "") | startswith("dais")) | select(to_entries | any(.key | startswith("F_")))]'
+structured=$(echo "$jl" | jq -s "$fielded | length" 2>/dev/null)
+if [ "${structured:-0}" -gt 0 ]; then
+  sample=$(echo "$jl" | jq -rs "$fielded | .[0] | \"\(.MESSAGE) [\([to_entries[] | select(.key | startswith(\"F_\")) | \"\(.key)=\(.value)\"] | join(\" \"))] TARGET=\(.TARGET) PRIORITY=\(.PRIORITY) SYSLOG_IDENTIFIER=\(.SYSLOG_IDENTIFIER)\"" 2>/dev/null | cut -c1-300)
+  pass journald "$structured of dais's journal entries carry their fields, e.g. $sample"
+else
+  fail journald "no journal entry of dais.service has a TARGET and F_ fields: $(echo "$jl" | tail -n 2 | cut -c1-300)"
+fi
 
 # --- dais devices lists the virtual hardware --------------------------------
 devices=$(runuser -u dais -- dais devices --profile "$PROFILE" --config "$CONFIG" 2>&1)

@@ -1,5 +1,6 @@
-//! The app: the one dispatcher, the one loop that owns the room's state, and
-//! the supervisor that starts and stops every service.
+//! The app: the one dispatcher and the one loop that owns the room's state.
+//! The supervisor that starts and stops every service, this loop among
+//! them, is outside it (`crate::supervisor`).
 //!
 //! Every input (panel, remote, control network, REST, links) calls
 //! [`App::dispatch`]. Commands become [`AppEvent`]s on one channel; a single
@@ -7,10 +8,7 @@
 //! publishes each new state on a `watch` channel. Nobody else mutates it.
 
 mod dispatch;
-pub mod logging;
-mod run;
 pub mod state;
-pub mod systemd;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +16,6 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use run::{ENDPOINTS_FILE, LOCAL_SOCKET, RunOptions, run};
 pub use state::{Activity, AppState, Endpoints, Service, ServiceState};
 
 use crate::command::{Command, CommandError, ErrorCode, Source};
@@ -71,7 +68,6 @@ pub struct Shared {
     pub boot: BootInfo,
     pub started: Instant,
     pub media_stats: std::sync::OnceLock<Arc<RoomStats>>,
-    pub panel_stats: std::sync::OnceLock<Arc<crate::panel::PanelStats>>,
     /// The embedded conferencing server.
     pub server: crate::server::Server,
     /// Its live conferences' media.
@@ -80,16 +76,7 @@ pub struct Shared {
     pub cpu: std::sync::Mutex<crate::process::CpuWatch>,
 }
 
-/// This start of dais as the store recorded it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BootInfo {
-    pub id: i64,
-    /// How many times dais has started on this data directory.
-    pub count: i64,
-    /// Whether the run before this one stopped cleanly (`None` on first start).
-    pub previous_clean: Option<bool>,
-}
+pub use crate::store::BootInfo;
 
 /// A handle to the running app. Cheap to clone.
 #[derive(Clone)]
@@ -140,12 +127,12 @@ impl App {
     }
 
     async fn open_link(&self, link: &str, source: Source) -> Result<Reply, CommandError> {
-        let parsed = crate::control::uri::parse(link.trim())
+        let parsed = dais_core::uri::parse(link.trim())
             .map_err(|e| CommandError::new(ErrorCode::BadRequest, format!("link: {e}")))?;
         for w in &parsed.warnings {
             tracing::warn!(%source, "{w}");
         }
-        let commands = crate::control::link::commands(&parsed.link);
+        let commands = dais_core::link::commands(&parsed.link);
         let mut steps = Vec::new();
         for (i, c) in commands.into_iter().enumerate() {
             let method = c.method();

@@ -36,15 +36,15 @@ impl Settings {
                     "a name of 1 to 64 characters".into(),
                 );
             }
-            let target = crate::control::uri::parse(&format!("trueconf:{}", c.address.trim()))
+            let target = dais_core::uri::parse(&format!("trueconf:{}", c.address.trim()))
                 .ok()
                 .and_then(|p| p.link.target);
             if c.address.trim().is_empty()
                 || !matches!(
                     target,
                     Some(
-                        crate::control::uri::Target::Call { .. }
-                            | crate::control::uri::Target::Conference { .. }
+                        dais_core::uri::Target::Call { .. }
+                            | dais_core::uri::Target::Conference { .. }
                     )
                 )
             {

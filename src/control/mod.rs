@@ -16,11 +16,10 @@
 //! never closes another connection or touches the room.
 
 pub mod gate;
-pub mod link;
 pub mod request;
 pub mod session;
 pub mod tcp;
 pub mod ws;
 
-// The link grammar lives in the core crate.
-pub use dais_core::uri;
+// The link grammar and a link's commands live in the core crate.
+pub use dais_core::{link, uri};

@@ -6,6 +6,7 @@
 //! `App::dispatch`; none of them mutates state directly.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
@@ -18,8 +19,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-
-pub mod client;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -39,8 +38,18 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
         .map_err(|source| HttpError::Bind { addr, source })
 }
 
+/// The panel's counters, set once the panel is up (it may never be).
+pub type PanelSlot = Arc<std::sync::OnceLock<Arc<crate::panel::PanelStats>>>;
+
+/// What the appliance's own routes read: the app, and the panel.
+#[derive(Clone)]
+struct Edge {
+    app: App,
+    panel: PanelSlot,
+}
+
 /// The appliance router.
-pub fn router(app: App) -> Router {
+pub fn router(app: App, panel: PanelSlot) -> Router {
     let limit = app.shared.settings.http.max_body_bytes as usize;
     let api = if app.shared.settings.server.enabled {
         crate::server::api::router(app.shared.server.clone())
@@ -55,7 +64,7 @@ pub fn router(app: App) -> Router {
         .route("/panel/screenshot.png", get(panel_screenshot))
         .route("/display/snapshot.png", get(display_snapshot))
         .fallback(not_found)
-        .with_state(app)
+        .with_state(Edge { app, panel })
         .merge(api)
         .layer(DefaultBodyLimit::max(limit))
 }
@@ -78,7 +87,7 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, axum::Json(json!({"status": "ok"})))
 }
 
-async fn readyz(State(app): State<App>) -> Response {
+async fn readyz(State(Edge { app, .. }): State<Edge>) -> Response {
     let st = app.state();
     let pending = st.pending();
     if pending.is_empty() {
@@ -92,7 +101,7 @@ async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-async fn status(State(app): State<App>) -> Response {
+async fn status(State(Edge { app, panel }): State<Edge>) -> Response {
     let st = app.state();
     let sh = &app.shared;
     let preview = sh.media_stats.get().map(|s| {
@@ -112,7 +121,7 @@ async fn status(State(app): State<App>) -> Response {
             "displayTiles": s.display_tiles.lock().map(|t| t.clone()).unwrap_or_default(),
         })
     });
-    let panel = sh.panel_stats.get().map(|p| {
+    let panel = panel.get().map(|p| {
         json!({
             "backend": p.backend(),
             "framesRendered": p
@@ -161,7 +170,7 @@ async fn status(State(app): State<App>) -> Response {
 }
 
 /// Prometheus text exposition of the counters a fleet dashboard watches.
-async fn metrics(State(app): State<App>) -> Response {
+async fn metrics(State(Edge { app, panel }): State<Edge>) -> Response {
     let st = app.state();
     let sh = &app.shared;
     let mut out = String::new();
@@ -317,7 +326,7 @@ async fn metrics(State(app): State<App>) -> Response {
         "counter",
         sfu.malformed_packets,
     );
-    if let Some(p) = sh.panel_stats.get() {
+    if let Some(p) = panel.get() {
         gauge(
             "dais_panel_frames_rendered_total",
             "Frames the panel renderer drew.",
@@ -336,10 +345,8 @@ async fn metrics(State(app): State<App>) -> Response {
 
 /// The panel's last rendered frame as PNG (headless backend), for remote
 /// support and tests.
-async fn panel_screenshot(State(app): State<App>) -> Response {
-    let snap = app
-        .shared
-        .panel_stats
+async fn panel_screenshot(State(Edge { panel, .. }): State<Edge>) -> Response {
+    let snap = panel
         .get()
         .and_then(|p| p.last_frame.lock().ok().and_then(|f| f.clone()));
     let Some(snap) = snap else {
@@ -360,7 +367,7 @@ async fn panel_screenshot(State(app): State<App>) -> Response {
 }
 
 /// What the room display shows right now (appsink displays), as PNG.
-async fn display_snapshot(State(app): State<App>) -> Response {
+async fn display_snapshot(State(Edge { app, .. }): State<Edge>) -> Response {
     let sample = app
         .shared
         .media_stats

@@ -32,7 +32,12 @@ impl Drop for Home {
 }
 
 impl Home {
-    pub fn attach(ui: &AppWindow, app: App, rt: tokio::runtime::Handle) -> Self {
+    pub fn attach(
+        ui: &AppWindow,
+        app: App,
+        rt: tokio::runtime::Handle,
+        panel_stats: Arc<super::PanelStats>,
+    ) -> Self {
         let weak = ui.as_weak();
         let dispatcher = app.clone();
         let handle = rt.clone();
@@ -147,16 +152,13 @@ impl Home {
         show(ui, &app.state());
         let mut rx = app.watch();
         let weak = ui.as_weak();
-        let shared = app.shared.clone();
         let feed = rt.spawn(async move {
             while rx.changed().await.is_ok() {
                 let st = rx.borrow_and_update().clone();
-                if let Some(s) = shared.panel_stats.get() {
-                    s.in_conference.store(
-                        matches!(st.activity, Activity::Conference | Activity::Waiting),
-                        Ordering::Relaxed,
-                    );
-                }
+                panel_stats.in_conference.store(
+                    matches!(st.activity, Activity::Conference | Activity::Waiting),
+                    Ordering::Relaxed,
+                );
                 let ok = weak.upgrade_in_event_loop(move |ui| show(&ui, &st));
                 if ok.is_err() {
                     break;

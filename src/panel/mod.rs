@@ -212,7 +212,7 @@ pub fn start(
                 }
             };
             let input = app.shared.settings.input.clone();
-            let controller = home::Home::attach(&ui, app, rt);
+            let controller = home::Home::attach(&ui, app, rt, thread_stats.clone());
             remote_and_keyboard(
                 &ui,
                 &input,
@@ -266,7 +266,7 @@ fn init(
             "window"
         }
         PanelBackend::Kms => {
-            // SLINT_DRM_DEVICE is set by `app::run` while still single-threaded.
+            // SLINT_DRM_DEVICE is set by `supervisor::run` while still single-threaded.
             slint::BackendSelector::new()
                 .backend_name("linuxkms".into())
                 .renderer_name("software".into())

@@ -243,7 +243,7 @@ pub async fn join(
         .unwrap_or(&target.url)
         .to_string();
     let connector = if target.url.starts_with("wss:") {
-        tokio_tungstenite::Connector::Rustls(crate::http::client::tls())
+        tokio_tungstenite::Connector::Rustls(crate::outbound::tls())
     } else {
         tokio_tungstenite::Connector::Plain
     };
@@ -696,15 +696,15 @@ fn host_of(base: &str) -> &str {
 }
 
 fn outbound() -> Result<&'static reqwest::Client, ClientError> {
-    crate::http::client::http().map_err(|e| ClientError::Protocol(e.to_string()))
+    crate::outbound::http().map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 /// Sends a request to another dais (at `base`) and reads its answer.
 async fn fetch(
     base: &str,
     request: reqwest::RequestBuilder,
-) -> Result<crate::http::client::Answer, ClientError> {
-    crate::http::client::send(request)
+) -> Result<crate::outbound::Answer, ClientError> {
+    crate::outbound::send(request)
         .await
         .map_err(|e| ClientError::Unreachable {
             host: host_of(base).to_string(),

@@ -13,6 +13,7 @@
 //!   untouched: dais never deletes, truncates or re-creates it.
 
 mod migrations;
+mod repos;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -22,6 +23,7 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 use tokio::sync::oneshot;
 
 pub use migrations::{MIGRATIONS, Migration};
+pub use repos::{BootInfo, Boots, CameraPresets, RuntimeKey, RuntimeSettings};
 
 /// The file name inside the data directory.
 pub const DB_FILE: &str = "dais.db";
@@ -59,6 +61,9 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("the store is closed")]
     Closed,
+    /// A row a repository cannot write or read back (its JSON), named.
+    #[error("{0}")]
+    Row(String),
 }
 
 /// What happened when the store was opened.

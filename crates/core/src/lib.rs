@@ -9,7 +9,7 @@
 //! - [`conference`]: CIDs, modes, roles and rights, the roster, podium,
 //!   schedules, templates;
 //! - [`call`]: the room's call flow (ringing, joining, auto-record);
-//! - [`uri`]: the `trueconf:` link grammar;
+//! - [`uri`]: the `trueconf:` link grammar, and [`link`]: a link's commands;
 //! - [`routing`]: RTP parsing and rewriting, forwarding slots, who
 //!   receives whom, loss accounting;
 //! - [`layout`] and [`catchup`]: display geometry and the late-track delay;
@@ -24,6 +24,7 @@ pub mod conference;
 pub mod contacts;
 pub mod input;
 pub mod layout;
+pub mod link;
 pub mod routing;
 pub mod tone;
 pub mod uri;

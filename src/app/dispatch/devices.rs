@@ -72,39 +72,22 @@ impl Loop {
                 })
                 .await
                 .map_err(|e| err(ErrorCode::Internal, e.to_string()))??;
-                let body = serde_json::to_string(&p).unwrap_or_default();
                 self.shared
                     .store
-                    .write(move |tx| {
-                        tx.execute(
-                            "INSERT INTO camera_presets (camera, preset, controls, saved_at) VALUES (?1, ?2, ?3, strftime('%s','now'))
-                             ON CONFLICT(camera, preset) DO UPDATE SET controls = excluded.controls, saved_at = excluded.saved_at",
-                            (&key, preset, &body),
-                        )
-                        .map(|_| ())
-                    })
+                    .camera_presets()
+                    .save(&key, preset, &p, self.now() as i64)
                     .await
                     .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
                 Ok(Reply::Done)
             }
             PresetAction::Recall => {
-                let k = key.clone();
-                let body: Option<String> = self
+                let p: camera::Preset = self
                     .shared
                     .store
-                    .read(move |c| {
-                        use rusqlite::OptionalExtension;
-                        c.query_row(
-                            "SELECT controls FROM camera_presets WHERE camera = ?1 AND preset = ?2",
-                            (&k, preset),
-                            |r| r.get(0),
-                        )
-                        .optional()
-                    })
+                    .camera_presets()
+                    .load(&key, preset)
                     .await
-                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
-                let p: camera::Preset = body
-                    .and_then(|b| serde_json::from_str(&b).ok())
+                    .map_err(|e| err(ErrorCode::Internal, e.to_string()))?
                     .ok_or_else(|| {
                         err(
                             ErrorCode::NotFound,

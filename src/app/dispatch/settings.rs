@@ -2,6 +2,7 @@
 //! as a local user of the room's server.
 
 use super::*;
+use crate::store::RuntimeKey;
 
 impl Loop {
     pub(super) fn settings_json(&self) -> serde_json::Value {
@@ -47,17 +48,10 @@ impl Loop {
             return Err(err(ErrorCode::BadRequest, problems.join("; ")));
         }
         if let Some(n) = name {
-            let stored = n.clone();
             self.shared
                 .store
-                .write(move |tx| {
-                    tx.execute(
-                        "INSERT INTO runtime_settings (key, value) VALUES ('room.name', ?1)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        [&stored],
-                    )
-                    .map(|_| ())
-                })
+                .runtime_settings()
+                .set(RuntimeKey::RoomName, &n)
                 .await
                 .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
             self.state.send_modify(|st| st.room_name = n);

@@ -1,4 +1,6 @@
-//! `dais run`: start every service, report readiness, stop cleanly.
+//! The supervisor, outside the app loop: `dais run` starts every service
+//! (the app loop among them), reports readiness, stops cleanly. Logging
+//! (`logging.rs`) and systemd's notify and watchdog (`systemd.rs`) are its.
 //!
 //! Order: settings → logging → data directory lock → device selection and
 //! element check → store → app loop → HTTP and control listeners → panel →
@@ -6,6 +8,9 @@
 //! HTTP and the room pipeline are up. SIGTERM or SIGINT stops everything within
 //! [`STOP_BUDGET`]: listeners closed, pipelines to `Null`, the boot marked
 //! clean, the store checkpointed and closed.
+
+pub mod logging;
+pub mod systemd;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -17,7 +22,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use super::{App, AppEvent, AppState, BootInfo, Endpoints, Service, ServiceState, Shared};
+use crate::app::{App, AppEvent, AppState, BootInfo, Endpoints, Service, ServiceState, Shared};
 use crate::command::{Command, Source};
 use crate::config::{self, PanelBackend, Settings, Sources};
 use crate::devices::{self, sysfs::Root};
@@ -68,18 +73,18 @@ pub fn run(opts: RunOptions) -> Result<()> {
     let started = Instant::now();
     let loaded = settings_for(&opts).map_err(|e| anyhow!("{e}"))?;
     let settings = loaded.settings;
-    let layers: Vec<super::state::SettingsLayer> = loaded
+    let layers: Vec<crate::app::state::SettingsLayer> = loaded
         .layers
         .iter()
-        .map(|(kind, file)| super::state::SettingsLayer {
+        .map(|(kind, file)| crate::app::state::SettingsLayer {
             kind: kind.to_string(),
             file: file.clone(),
         })
         .collect();
-    if let Err(e) = super::logging::init(&settings.log.level, settings.log.format) {
+    if let Err(e) = logging::init(&settings.log.level, settings.log.format) {
         bail!("{e}");
     }
-    for super::state::SettingsLayer { kind, file: origin } in &layers {
+    for crate::app::state::SettingsLayer { kind, file: origin } in &layers {
         tracing::info!(layer = %kind, file = %origin, "settings layer");
     }
 
@@ -132,7 +137,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
 async fn supervise(
     opts: RunOptions,
     settings: Settings,
-    layers: Vec<super::state::SettingsLayer>,
+    layers: Vec<crate::app::state::SettingsLayer>,
     selection: devices::Selection,
     panel_backend: PanelBackend,
     started: Instant,
@@ -167,16 +172,9 @@ async fn supervise(
     };
 
     // Settings changed at run time (setSettings) sit above the files.
-    let room_name: Option<String> = store
-        .read(|c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
-                "SELECT value FROM runtime_settings WHERE key = 'room.name'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+    let room_name = store
+        .runtime_settings()
+        .get(crate::store::RuntimeKey::RoomName)
         .await?;
 
     let sfu = crate::sfu::Sfu::new(
@@ -204,7 +202,6 @@ async fn supervise(
             boot,
             started,
             media_stats: Default::default(),
-            panel_stats: Default::default(),
             server: server.clone(),
             sfu: sfu.clone(),
             cpu: Default::default(),
@@ -268,7 +265,8 @@ async fn supervise(
     // HTTP, with the control API unless it has a listener of its own.
     let listener = http::bind(settings.http.listen).await?;
     let http_addr = listener.local_addr()?;
-    let mut router = http::router(app.clone());
+    let panel_slot = http::PanelSlot::default();
+    let mut router = http::router(app.clone(), panel_slot.clone());
     if settings.server.enabled {
         router = router.merge(crate::sfu::ws::router(sfu.clone()));
     }
@@ -344,7 +342,7 @@ async fn supervise(
         .context("panel start task failed")?;
         match started {
             Ok(h) => {
-                let _ = app.shared.panel_stats.set(h.stats.clone());
+                let _ = panel_slot.set(h.stats.clone());
                 tracing::info!(backend = h.stats.backend(), "panel up");
                 app.post(AppEvent::Service(Service::Panel, ServiceState::Up))
                     .await;
@@ -433,12 +431,12 @@ async fn supervise(
                     control = %endpoints.control.clone().unwrap_or_else(|| "off".into()),
                     "dais is ready"
                 );
-                super::systemd::ready(&msg);
+                systemd::ready(&msg);
                 crate::media::warm_up_dtls();
             }
         });
     }
-    if let Some(interval) = super::systemd::watchdog_interval() {
+    if let Some(interval) = systemd::watchdog_interval() {
         let app = app.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move { watchdog(app, interval, cancel).await });
@@ -452,7 +450,7 @@ async fn supervise(
         _ = int.recv() => "SIGINT",
     };
     tracing::info!(signal = why, "stopping");
-    super::systemd::stopping();
+    systemd::stopping();
     let stop_started = Instant::now();
     app.post(AppEvent::Stopping).await;
 
@@ -470,12 +468,7 @@ async fn supervise(
     let boot_id = app.shared.boot.id;
     let store2 = store.clone();
     let closed = tokio::task::spawn_blocking(move || {
-        let r = store2.write_blocking(move |tx| {
-            tx.execute(
-                "UPDATE boots SET stopped_at = ?1 WHERE id = ?2",
-                (unix_now() as i64, boot_id),
-            )
-        });
+        let r = store2.boots().stopped_blocking(boot_id, unix_now() as i64);
         store2.close();
         r
     })
@@ -571,41 +564,17 @@ async fn watchdog(app: App, interval: Duration, cancel: CancellationToken) {
             tokio::time::timeout(interval, app.dispatch(Command::GetAppState, Source::System))
                 .await;
         match alive {
-            Ok(Ok(_)) => super::systemd::watchdog_ping(),
+            Ok(Ok(_)) => systemd::watchdog_ping(),
             _ => tracing::error!("watchdog: the app loop did not answer; not pinging systemd"),
         }
     }
 }
 
 async fn record_boot(store: &Store) -> Result<BootInfo> {
-    let now = unix_now() as i64;
-    let info = store
-        .write(move |tx| {
-            let previous: Option<Option<i64>> = tx
-                .query_row(
-                    "SELECT stopped_at FROM boots ORDER BY id DESC LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
-            tx.execute(
-                "INSERT INTO boots (started_at, version) VALUES (?1, ?2)",
-                (now, env!("CARGO_PKG_VERSION")),
-            )?;
-            let id = tx.last_insert_rowid();
-            let count: i64 = tx.query_row("SELECT count(*) FROM boots", [], |r| r.get(0))?;
-            Ok(BootInfo {
-                id,
-                count,
-                previous_clean: previous.map(|stopped| stopped.is_some()),
-            })
-        })
-        .await?;
-    Ok(info)
+    Ok(store
+        .boots()
+        .start(unix_now() as i64, env!("CARGO_PKG_VERSION"))
+        .await?)
 }
 
 /// Holds an exclusive lock on the data directory for the life of the

@@ -1,9 +1,13 @@
-//! Logging with tracing, in a form journald reads well.
+//! Logging with tracing, into journald with its fields where there is one.
 //!
 //! Under systemd (`JOURNAL_STREAM` set, or `log.format = "journald"`) each
-//! line starts with its syslog priority (`<3>` error ... `<7>` debug) and
-//! carries no timestamp or colour: journald adds the time and maps the
-//! priority, so `journalctl -p warning` works. Elsewhere it is plain text.
+//! event goes to journald's own socket with its fields as journal fields
+//! (tracing-journald: `conference = 4154…` becomes `F_CONFERENCE=4154…`,
+//! beside `PRIORITY`, `TARGET`, `CODE_FILE`, `CODE_LINE` and
+//! `SYSLOG_IDENTIFIER=dais`), so `journalctl -u dais F_CONFERENCE=…` and
+//! `journalctl -p warning` work. Should that socket be missing, each line
+//! goes to stderr starting with its syslog priority (`<3>` error ... `<7>`
+//! debug), without timestamp or colour. Elsewhere it is plain text.
 
 use std::fmt;
 
@@ -18,17 +22,34 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. `RUST_LOG` wins over `level`.
 /// Returns an error when `RUST_LOG` does not parse, naming it.
 pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
-    let filter = match std::env::var("RUST_LOG") {
+    let filter = || match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => {
-            EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?}: {e}"))?
+            EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?}: {e}"))
         }
-        _ => EnvFilter::try_new(level).map_err(|e| format!("log.level = {level:?}: {e}"))?,
+        _ => EnvFilter::try_new(level).map_err(|e| format!("log.level = {level:?}: {e}")),
     };
     let journald = match format {
         LogFormat::Journald => true,
         LogFormat::Text => false,
         LogFormat::Auto => std::env::var_os("JOURNAL_STREAM").is_some(),
     };
+    let mut no_socket = None;
+    if journald {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                use tracing_subscriber::layer::SubscriberExt;
+                use tracing_subscriber::util::SubscriberInitExt;
+                // A second init (tests) keeps the first subscriber.
+                let _ = tracing_subscriber::registry()
+                    .with(filter()?)
+                    .with(layer.with_syslog_identifier("dais".into()))
+                    .try_init();
+                return Ok(());
+            }
+            Err(e) => no_socket = Some(e),
+        }
+    }
+    let filter = filter()?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -42,6 +63,9 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = res;
+    if let Some(e) = no_socket {
+        tracing::warn!(error = %e, "journald's socket cannot be opened: logging to stderr with priorities");
+    }
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 //! A link may hold several commands (sign in on one server, then join a
 //! conference on another); they come out in the order they must run.
 
-use super::uri::{Key, Link, Target};
 use crate::command::{Command, GuestLogin};
+use crate::uri::{Key, Link, Target};
 
 /// What a guest login looks like in a link: `*guest*` then the name.
 pub const GUEST_PREFIX: &str = "*guest*";
@@ -68,7 +68,7 @@ pub fn commands(link: &Link) -> Vec<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::uri::parse;
+    use crate::uri::parse;
 
     fn cmds(s: &str) -> Vec<Command> {
         commands(&parse(s).unwrap().link)
