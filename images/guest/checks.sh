@@ -123,7 +123,7 @@ fi
 code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/readyz")
 [ "$code" = 200 ] && pass readyz "GET /readyz 200 inside the guest" || fail readyz "GET /readyz answered $code"
 
-TOKEN=$(curl -s -m 10 -X POST "$API/control" -d "{\"method\":\"auth\",\"credentials\":\"$PIN\"}" | jq -r '.result.token // empty')
+TOKEN=$(curl -s -m 10 -X POST "$API/control" -H 'Content-Type: application/json' -d "{\"method\":\"auth\",\"credentials\":\"$PIN\"}" | jq -r '.result.token // empty')
 if [ -z "$TOKEN" ]; then
   fail control-auth "POST /control auth with the PIN from $CONFIG gave no token"
   finish

@@ -133,6 +133,9 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Web origins besides dais's own whose pages may use its WebSockets
+    /// and `POST /control` from a browser (`https://panel.example.org`).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -140,6 +143,7 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_body_bytes: 256 * 1024,
+            allowed_origins: Vec::new(),
         }
     }
 }

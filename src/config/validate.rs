@@ -57,6 +57,16 @@ impl Settings {
                 );
             }
         }
+        for (i, o) in self.http.allowed_origins.iter().enumerate() {
+            if !dais_core::origin::valid(o) {
+                bad(
+                    &format!("http.allowed_origins[{i}]"),
+                    format!(
+                        "a web origin such as \"https://panel.example.org:8443\" (scheme, host, optional port; no path), got {o:?}"
+                    ),
+                );
+            }
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
             bad(
                 "http.max_body_bytes",

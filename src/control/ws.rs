@@ -27,11 +27,29 @@ pub fn router(svc: Arc<ControlService>) -> Router {
         .with_state(svc)
 }
 
+/// Refuses a request from another site's page (see `dais_core::origin`).
+pub fn foreign_page(headers: &HeaderMap, allowed: &[String]) -> Option<Response> {
+    let value = |h| headers.get(h).and_then(|v| v.to_str().ok());
+    let e = dais_core::origin::check(value(header::ORIGIN), value(header::HOST), allowed).err()?;
+    tracing::warn!(error = %e, "refused a request from a web page");
+    Some(reply(
+        StatusCode::FORBIDDEN,
+        super::request::reply(
+            None,
+            Err(CommandError::new(ErrorCode::Forbidden, e.to_string())),
+        ),
+    ))
+}
+
 async fn upgrade(
     ws: WebSocketUpgrade,
     State(svc): State<Arc<ControlService>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.http.allowed_origins) {
+        return refused;
+    }
     let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +127,28 @@ async fn one_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.http.allowed_origins) {
+        return refused;
+    }
+    // JSON only: a page elsewhere cannot send it without asking first
+    // (a CORS preflight, which dais does not grant).
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            super::request::reply(
+                None,
+                Err(CommandError::new(
+                    ErrorCode::BadRequest,
+                    "POST /control takes Content-Type: application/json",
+                )),
+            ),
+        );
+    }
     if body.len() > MAX_MESSAGE {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }

@@ -31,9 +31,32 @@ use crate::server::{Caller, Moderation, Principal, ServerError, ServerEvent, aut
 /// How long a new connection has to send its `join`.
 const JOIN_WAIT: Duration = Duration::from_secs(15);
 
-pub fn router(sfu: Sfu) -> Router {
+/// The web client's routes; `allowed_origins` are the pages besides
+/// dais's own that may open the signalling (`http.allowed_origins`).
+pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
+    let allowed: std::sync::Arc<[String]> = allowed_origins.into();
     Router::new()
-        .route("/webrtc/signalling/ws", get(upgrade))
+        .route(
+            "/webrtc/signalling/ws",
+            get(
+                move |ws: WebSocketUpgrade, headers: axum::http::HeaderMap, state: State<Sfu>| {
+                    let allowed = allowed.clone();
+                    async move {
+                        let value = |h| headers.get(h).and_then(|v| v.to_str().ok());
+                        if let Err(e) = dais_core::origin::check(
+                            value(header::ORIGIN),
+                            value(header::HOST),
+                            &allowed,
+                        ) {
+                            tracing::warn!(error = %e, "signalling: refused a page from elsewhere");
+                            let body = serde_json::json!({"type": "refused", "reason": "forbidden_origin", "message": e.to_string()});
+                            return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+                        }
+                        upgrade(ws, state).await
+                    }
+                },
+            ),
+        )
         .route("/webrtc/assets/{file}", get(asset))
         .route("/webrtc/{cid}", get(page))
         .with_state(sfu)

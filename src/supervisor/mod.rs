@@ -268,7 +268,10 @@ async fn supervise(
     let panel_slot = http::PanelSlot::default();
     let mut router = http::router(app.clone(), panel_slot.clone());
     if settings.server.enabled {
-        router = router.merge(crate::sfu::ws::router(sfu.clone()));
+        router = router.merge(crate::sfu::ws::router(
+            sfu.clone(),
+            settings.http.allowed_origins.clone(),
+        ));
     }
     let mut control_http_addr = None;
     if c.enabled && c.http_listen.is_empty() {

@@ -543,6 +543,9 @@ pub enum ErrorCode {
     Unavailable,
     /// Something went wrong inside dais.
     Internal,
+    /// The request comes from a web page dais does not let use it
+    /// (`http.allowed_origins`).
+    Forbidden,
 }
 
 impl CommandError {

@@ -14,6 +14,7 @@
 //!   receives whom, loss accounting;
 //! - [`layout`] and [`catchup`]: display geometry and the late-track delay;
 //! - [`input`]: keymaps, key repeat and long press, uevents;
+//! - [`origin`]: which web pages may use dais from a browser;
 //! - [`contacts`], [`tone`], [`clock`].
 
 pub mod call;
@@ -25,6 +26,7 @@ pub mod contacts;
 pub mod input;
 pub mod layout;
 pub mod link;
+pub mod origin;
 pub mod routing;
 pub mod tone;
 pub mod uri;
