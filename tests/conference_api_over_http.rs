@@ -84,6 +84,56 @@ fn oauth_tokens_and_their_errors() {
 }
 
 #[test]
+fn guessing_secrets_at_the_token_endpoint_locks_the_address_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(&tmp.path().join("data"), &[]);
+    let client = api(&d);
+    let anon = Api::new(&d.http);
+    let grant = |secret: &str| {
+        anon.form(
+            "/oauth2/v1/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "crm"),
+                ("client_secret", secret),
+            ],
+        )
+    };
+    // A malformed request is not a guess and costs nothing.
+    for _ in 0..10 {
+        let (code, _) = anon.form("/oauth2/v1/token", &[("grant_type", "client_credentials")]);
+        assert_eq!(code, 400);
+    }
+    // A right secret in between clears the count.
+    for _ in 0..4 {
+        assert_eq!(grant("wrong").0, 401);
+    }
+    assert_eq!(grant("correct-horse-battery").0, 200);
+    for _ in 0..4 {
+        assert_eq!(grant("wrong").0, 401);
+    }
+    // The fifth wrong secret in a row locks the address out: even the
+    // right one is refused until it ends, with when to come back.
+    assert_eq!(grant("wrong").0, 401);
+    let (code, body) = grant("correct-horse-battery");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (429, Some("slow_down")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("try again in 30 s"),
+        "{body}"
+    );
+    // A token issued before goes on working.
+    let (code, body) = client.get("/api/v3.11/conferences");
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
 fn seed_requests_are_accepted_and_answered_as_trueconf_does() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -244,7 +244,23 @@ struct PidPath {
 
 // ---- OAuth ----------------------------------------------------------------
 
-async fn token(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(
+    State(server): State<Server>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Guessing secrets is slowed per address: five refused grants in a row
+    // lock it out for 30 s, doubling up to an hour.
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let now = server.now();
+    if let Some(ip) = peer
+        && let Err(wait) = server.auth().may_guess(ip, now)
+    {
+        return too_many_guesses(wait);
+    }
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -277,8 +293,19 @@ async fn token(State(server): State<Server>, headers: HeaderMap, body: Bytes) ->
             }
         }
     };
-    let now = server.now();
-    match server.auth().grant(&form, now) {
+    // Argon2 takes tens of milliseconds of a core: off the async workers.
+    let s = server.clone();
+    let Ok(granted) = tokio::task::spawn_blocking(move || s.auth().grant(&form, now)).await else {
+        return oauth_error("invalid_request", "the grant could not be checked");
+    };
+    if let Some(ip) = peer {
+        let guess =
+            matches!(&granted, Err(e) if e.error == "invalid_client" || e.error == "invalid_grant");
+        if let Some(lock) = server.auth().guessed(ip, !guess, now) {
+            tracing::warn!(%ip, seconds = lock.as_secs(), "token endpoint: address locked out after refused grants");
+        }
+    }
+    match granted {
         Ok(issued) => {
             if let Err(e) = server.save_tokens(issued.rows.clone()).await {
                 return e.into_response();
@@ -297,6 +324,20 @@ async fn token(State(server): State<Server>, headers: HeaderMap, body: Bytes) ->
         }
         Err(e) => oauth_error(e.error, &e.description),
     }
+}
+
+/// 429 with `Retry-After`, in the OAuth error shape.
+fn too_many_guesses(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        axum::Json(json!({
+            "error": "slow_down",
+            "error_description": format!("too many refused grants from this address; try again in {secs} s"),
+        })),
+    )
+        .into_response()
 }
 
 fn oauth_error(error: &str, description: &str) -> Response {

@@ -6,6 +6,7 @@
 //! random and only their SHA-256 is stored, in memory and in the store, so
 //! a restart keeps them valid and a copy of the database does not leak them.
 
+use dais_core::throttle::{Policy, Throttle};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -192,7 +193,18 @@ pub struct Auth {
     tokens: RwLock<HashMap<String, TokenInfo>>,
     pub access_ttl: i64,
     pub refresh_ttl: i64,
+    /// Failed grants by source address: five in a row lock it out for
+    /// 30 s, doubling to an hour ([`TOKEN_GUESSES`]).
+    guesses: std::sync::Mutex<Throttle<std::net::IpAddr>>,
 }
+
+/// How the token endpoint answers guessing.
+pub const TOKEN_GUESSES: Policy = Policy {
+    after: 5,
+    lock: std::time::Duration::from_secs(30),
+    max: std::time::Duration::from_secs(3600),
+    capacity: 10_000,
+};
 
 /// A freshly issued token pair.
 #[derive(Debug, Clone)]
@@ -225,6 +237,31 @@ impl Auth {
             tokens: RwLock::new(HashMap::new()),
             access_ttl,
             refresh_ttl: 30 * 86_400,
+            guesses: std::sync::Mutex::new(Throttle::new(TOKEN_GUESSES)),
+        }
+    }
+
+    /// `Err(retry_in)` while `peer` is locked out of the token endpoint.
+    pub fn may_guess(&self, peer: std::net::IpAddr, now: i64) -> Result<(), std::time::Duration> {
+        let g = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+        g.check(&peer, secs(now))
+    }
+
+    /// Counts a grant's outcome from `peer`: a refused grant (wrong
+    /// secret, password or refresh token) is a guess; `Some(lock)` when it
+    /// locks the address out.
+    pub fn guessed(
+        &self,
+        peer: std::net::IpAddr,
+        ok: bool,
+        now: i64,
+    ) -> Option<std::time::Duration> {
+        let mut g = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+        if ok {
+            g.succeeded(&peer);
+            None
+        } else {
+            g.failed(&peer, secs(now))
         }
     }
 
@@ -395,6 +432,11 @@ impl Auth {
             _ => Err("the access token is not valid"),
         }
     }
+}
+
+/// Unix seconds as the throttle's clock.
+fn secs(now: i64) -> std::time::Duration {
+    std::time::Duration::from_secs(now.max(0) as u64)
 }
 
 #[cfg(test)]

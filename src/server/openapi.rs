@@ -414,7 +414,7 @@ fn schemas() -> Value {
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
             "code": {"type": "integer"}, "message": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}}},
-        "OAuthError": {"type": "object", "properties": {"error": {"type": "string", "enum": ["invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type"]}, "error_description": {"type": "string"}}, "required": ["error", "error_description"]},
+        "OAuthError": {"type": "object", "properties": {"error": {"type": "string", "enum": ["invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "slow_down"]}, "error_description": {"type": "string"}}, "required": ["error", "error_description"]},
         "TokenRequest": {"oneOf": [
             {"type": "object", "properties": {
                 "grant_type": {"type": "string", "enum": ["client_credentials"]},
@@ -586,6 +586,7 @@ pub fn spec() -> Value {
         if r.auth == Auth::None {
             responses.insert("400".into(), json!({"description": "Bad request (OAuth 2.0 error)", "content": error_body("OAuthError")}));
             responses.insert("401".into(), json!({"description": "Unknown client or wrong secret", "content": error_body("OAuthError")}));
+            responses.insert("429".into(), json!({"description": "Too many refused grants from this address (slow_down); Retry-After says when to try again", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": error_body("OAuthError")}));
         } else {
             for (code, what) in [
                 ("400", "Bad request: every bad field is named"),

@@ -15,6 +15,7 @@
 //! - [`layout`] and [`catchup`]: display geometry and the late-track delay;
 //! - [`input`]: keymaps, key repeat and long press, uevents;
 //! - [`origin`]: which web pages may use dais from a browser;
+//! - [`throttle`]: back-off for guessing (PINs, secrets);
 //! - [`contacts`], [`tone`], [`clock`].
 
 pub mod call;
@@ -28,5 +29,6 @@ pub mod layout;
 pub mod link;
 pub mod origin;
 pub mod routing;
+pub mod throttle;
 pub mod tone;
 pub mod uri;
