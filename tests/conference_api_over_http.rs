@@ -112,6 +112,9 @@ fn guessing_secrets_at_the_token_endpoint_locks_the_address_out() {
     for _ in 0..4 {
         assert_eq!(grant("wrong").0, 401);
     }
+    // A malformed request in between resets nothing either.
+    let (code, _) = anon.form("/oauth2/v1/token", &[("grant_type", "client_credentials")]);
+    assert_eq!(code, 400);
     // The fifth wrong secret in a row locks the address out: even the
     // right one is refused until it ends, with when to come back.
     assert_eq!(grant("wrong").0, 401);

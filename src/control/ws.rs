@@ -132,11 +132,16 @@ async fn one_request(
     }
     // JSON only: a page elsewhere cannot send it without asking first
     // (a CORS preflight, which dais does not grant).
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    // A controller that sends no Content-Type (and no Origin) is read as
+    // JSON too; a browser always names one.
+    let json = match headers.get(header::CONTENT_TYPE) {
+        None => headers.get(header::ORIGIN).is_none(),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")),
+    };
     if !json {
         return reply(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

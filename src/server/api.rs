@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::model::{conference_json, member_json, parse_patch, parse_patch_partial, patch_json};
-use super::{Caller, Filter, Moderation, Principal, Server, ServerError, Trigger, links};
+use super::{Caller, Filter, Moderation, Principal, Server, ServerError, Trigger, auth, links};
 use crate::conference::roster::JoinRequest;
 use crate::conference::{FieldError, JoinDecision, Role, RunState, WaitReason};
 
@@ -250,17 +250,9 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // Guessing secrets is slowed per address: five refused grants in a row
-    // lock it out for 30 s, doubling up to an hour.
     let peer = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let now = server.now();
-    if let Some(ip) = peer
-        && let Err(wait) = server.auth().may_guess(ip, now)
-    {
-        return too_many_guesses(wait);
-    }
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -293,16 +285,44 @@ async fn token(
             }
         }
     };
-    // Argon2 takes tens of milliseconds of a core: off the async workers.
+    // Guessing is slowed per source and per client or user it names
+    // (server::auth::TOKEN_GUESSES, SOURCE_GUESSES). Argon2 takes tens of
+    // milliseconds of a core and ~19 MiB: the checks run on the blocking
+    // pool, two at a time, and the lockout is looked at again once it is a
+    // request's turn, so requests sent at once cannot all slip past it.
+    static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let subject = auth::grant_subject(&form);
+    let mono = || server.clock().mono();
+    let locked = |ip| server.auth().may_guess(ip, &subject, mono());
+    if let Some(ip) = peer
+        && let Err(wait) = locked(ip)
+    {
+        return too_many_guesses(wait);
+    }
+    let Ok(_turn) = CHECKS.acquire().await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Some(ip) = peer
+        && let Err(wait) = locked(ip)
+    {
+        return too_many_guesses(wait);
+    }
+    let now = server.now();
     let s = server.clone();
     let Ok(granted) = tokio::task::spawn_blocking(move || s.auth().grant(&form, now)).await else {
-        return oauth_error("invalid_request", "the grant could not be checked");
+        tracing::error!("token endpoint: the grant check failed");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Some(ip) = peer {
-        let guess =
-            matches!(&granted, Err(e) if e.error == "invalid_client" || e.error == "invalid_grant");
-        if let Some(lock) = server.auth().guessed(ip, !guess, now) {
-            tracing::warn!(%ip, seconds = lock.as_secs(), "token endpoint: address locked out after refused grants");
+        match &granted {
+            Ok(_) => server.auth().guess_granted(ip, &subject),
+            Err(e) if e.error == "invalid_client" || e.error == "invalid_grant" => {
+                if let Some(lock) = server.auth().guess_refused(ip, &subject, mono()) {
+                    tracing::warn!(%ip, seconds = lock.as_secs(), "token endpoint: locked out after refused grants");
+                }
+            }
+            // A malformed request guesses nothing and clears nothing.
+            Err(_) => {}
         }
     }
     match granted {
@@ -328,7 +348,8 @@ async fn token(
 
 /// 429 with `Retry-After`, in the OAuth error shape.
 fn too_many_guesses(wait: std::time::Duration) -> Response {
-    let secs = wait.as_secs().max(1);
+    // Rounded up: a client waiting that long finds the lock gone.
+    let secs = wait.as_millis().div_ceil(1000).max(1);
     (
         StatusCode::TOO_MANY_REQUESTS,
         [(header::RETRY_AFTER, secs.to_string())],

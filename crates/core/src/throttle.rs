@@ -1,7 +1,8 @@
 //! Back-off for guessing: after `after` failures in a row from one key (an
 //! address, an address and a conference), the key is locked for `lock`,
 //! doubling with every further lockout up to `max`. A success clears the
-//! key. The table is bounded: at `capacity` keys, the one seen longest ago
+//! key (when the caller says so); failures further apart than `forget`
+//! start the count again. The table is bounded: at `capacity` keys, the one seen longest ago
 //! that is not locked makes room (or, when all are locked, the one whose
 //! lock ends first). Sans-IO: `now` is passed in.
 
@@ -19,6 +20,8 @@ pub struct Policy {
     pub max: Duration,
     /// Keys remembered at most.
     pub capacity: usize,
+    /// A failure this long after the key's last one counts from one again.
+    pub forget: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,11 +66,14 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
             locked_until: None,
             seen: now,
         });
-        e.seen = now;
         if e.locked_until.is_some_and(|u| u <= now) {
             e.locked_until = None;
             e.failures = 0;
         }
+        if now.saturating_sub(e.seen) > p.forget {
+            e.failures = 0;
+        }
+        e.seen = now;
         e.failures += 1;
         if e.failures < p.after {
             return None;
@@ -75,7 +81,7 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         let lock = p.lock.saturating_mul(1u32 << e.lockouts.min(16)).min(p.max);
         e.lockouts += 1;
         e.failures = 0;
-        e.locked_until = Some(now + lock);
+        e.locked_until = Some(now.saturating_add(lock));
         Some(lock)
     }
 
@@ -131,6 +137,7 @@ mod tests {
             lock: Duration::from_secs(30),
             max: Duration::from_secs(3600),
             capacity: 4,
+            forget: Duration::from_secs(900),
         }
     }
 
@@ -160,6 +167,19 @@ mod tests {
         t.succeeded(&"a");
         assert_eq!(t.check(&"a", s(50)), Ok(()));
         assert_eq!(t.remaining(&"a"), 5);
+    }
+
+    #[test]
+    fn failures_far_apart_start_the_count_again() {
+        let mut t = Throttle::new(policy());
+        for i in 0..4 {
+            assert_eq!(
+                t.failed(&"a", s(i * 1000)),
+                None,
+                "each 1000 s after the last"
+            );
+        }
+        assert_eq!(t.remaining(&"a"), 4);
     }
 
     #[test]
