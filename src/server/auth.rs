@@ -214,6 +214,9 @@ pub const TOKEN_GUESSES: Policy = Policy {
     forget: Duration::from_secs(900),
 };
 
+/// How much of a grant's client id or user name the throttle keeps.
+pub const SUBJECT_MAX: usize = 128;
+
 /// Guessing from one source across names: twenty refused grants, each
 /// within a quarter of an hour of the last, lock the source out.
 pub const SOURCE_GUESSES: Policy = Policy {
@@ -225,9 +228,19 @@ pub const SOURCE_GUESSES: Policy = Policy {
 };
 
 /// Who a grant names: the client id, or the user (refresh tokens name
-/// neither and count under the source alone).
+/// neither and count under the source alone). At most
+/// [`SUBJECT_MAX`] characters of the name are kept: the throttle holds
+/// thousands of these, and a guess may send a name as long as the body.
 pub fn grant_subject(form: &HashMap<String, String>) -> String {
-    let get = |k: &str| form.get(k).map(|s| s.trim().to_ascii_lowercase());
+    let get = |k: &str| {
+        form.get(k).map(|s| {
+            s.trim()
+                .chars()
+                .take(SUBJECT_MAX)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        })
+    };
     match form.get("grant_type").map(String::as_str) {
         Some("password") => format!("user:{}", get("username").unwrap_or_default()),
         Some("client_credentials") => format!("client:{}", get("client_id").unwrap_or_default()),
@@ -490,6 +503,16 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grant_subject_is_bounded_whatever_name_is_sent() {
+        let long = "x".repeat(100_000);
+        let f = form(&[("grant_type", "client_credentials"), ("client_id", &long)]);
+        assert_eq!(grant_subject(&f).len(), "client:".len() + SUBJECT_MAX);
+        let f = form(&[("grant_type", "password"), ("username", " Ann ")]);
+        assert_eq!(grant_subject(&f), "user:ann");
+        assert_eq!(grant_subject(&form(&[("grant_type", "refresh_token")])), "");
+    }
 
     #[test]
     fn a_success_clears_only_its_own_guesses_and_sources_are_counted_apart() {
