@@ -33,7 +33,7 @@ impl Conn {
     /// One request on the kept-alive connection; returns the status.
     async fn request(&mut self, method: &str, path: &str, token: &str, body: &str) -> u16 {
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         self.w.write_all(req.as_bytes()).await.expect("write");
@@ -158,7 +158,7 @@ fn main() {
     let token = rt.block_on(async {
         let mut s = TcpStream::connect(&addr).await.unwrap();
         let body = "grant_type=client_credentials&client_id=bench&client_secret=bench-secret-1";
-        let req = format!("POST /oauth2/v1/token HTTP/1.1\r\nHost: b\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let req = format!("POST /oauth2/v1/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();

@@ -3,6 +3,8 @@
 //! signalling refuse an `Origin` that is neither dais's own nor listed in
 //! `http.allowed_origins`, and `POST /control` takes JSON only. Room
 //! controllers, which send no `Origin`, and dais's own pages go on working.
+//! A request for a name dais does not answer to (DNS rebinding) is refused
+//! outright, unless the name is in `http.allowed_hosts`.
 
 mod common;
 
@@ -16,6 +18,16 @@ use tungstenite::client::IntoClientRequest;
 /// Upgrades `path` with `origin` (if any): `Ok(())` on 101, else the
 /// status and body of the refusal.
 fn upgrade(d: &Dais, path: &str, origin: Option<&str>) -> Result<(), (u16, String)> {
+    upgrade_as(d, path, None, origin)
+}
+
+/// `upgrade`, with the request naming `host` instead of dais's address.
+fn upgrade_as(
+    d: &Dais,
+    path: &str,
+    host: Option<&str>,
+    origin: Option<&str>,
+) -> Result<(), (u16, String)> {
     let addr = d.http.trim_start_matches("http://").to_string();
     let stream = TcpStream::connect(&addr).unwrap();
     stream
@@ -24,6 +36,9 @@ fn upgrade(d: &Dais, path: &str, origin: Option<&str>) -> Result<(), (u16, Strin
     let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
     if let Some(o) = origin {
         req.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    if let Some(h) = host {
+        req.headers_mut().insert("Host", h.parse().unwrap());
     }
     match tungstenite::client(req, stream) {
         Ok(_) => Ok(()),
@@ -147,4 +162,113 @@ fn a_listed_origin_may_use_dais_and_a_bad_one_stops_start_up() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("http.allowed_origins[0]"), "{err}");
     assert!(err.contains("panel.corp.example"), "{err}");
+}
+
+/// One raw HTTP/1.1 request naming `host`, as a browser that resolved that
+/// name to dais's address sends it: the status and body.
+fn request_as(d: &Dais, method: &str, path: &str, host: &str, extra: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = d.http.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {out:?}"));
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn a_page_reached_through_dns_rebinding_gets_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(&tmp.path().join("data"), None);
+    let port = d.http.rsplit(':').next().unwrap().to_string();
+    // attacker.example made to resolve to the room: to the browser the
+    // page is same-origin with dais, so Origin and Host agree.
+    let rebound = format!("rebound.attacker.example:{port}");
+    let page = format!("http://{rebound}");
+    for path in ["/control/ws", "/webrtc/signalling/ws"] {
+        let (code, body) = upgrade_as(&d, path, Some(&rebound), Some(&page)).unwrap_err();
+        assert_eq!(code, 421, "{path}: {body}");
+        assert!(body.contains("http.allowed_hosts"), "{path}: {body}");
+    }
+    for path in [
+        "/status",
+        "/metrics",
+        "/webrtc/5001",
+        "/api/v3.11/conferences",
+        "/display/snapshot.png",
+    ] {
+        let (code, body) = request_as(&d, "GET", path, &rebound, "");
+        assert_eq!(code, 421, "{path}: {body}");
+        assert!(body.contains("rebound.attacker.example"), "{path}: {body}");
+    }
+    let origin =
+        format!("Origin: {page}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n");
+    let (code, _) = request_as(&d, "POST", "/control", &rebound, &origin);
+    assert_eq!(code, 421);
+    // Health probes answer any name; dais's addresses and localhost are
+    // its own names.
+    assert_eq!(request_as(&d, "GET", "/healthz", &rebound, "").0, 200);
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (code, body) = request_as(&d, "GET", "/status", &host, "");
+        assert_eq!(code, 200, "{host}: {body}");
+    }
+    let host = format!("localhost:{port}");
+    upgrade_as(
+        &d,
+        "/control/ws",
+        Some(&host),
+        Some(&format!("http://{host}")),
+    )
+    .unwrap_or_else(|e| panic!("own page at {host}: {e:?}"));
+}
+
+#[test]
+fn a_listed_name_reaches_dais_and_a_bad_one_stops_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(
+        &tmp.path().join("data"),
+        Some("[http]\nallowed_hosts = [\"*.rooms.corp.example\"]\n"),
+    );
+    let port = d.http.rsplit(':').next().unwrap().to_string();
+    let named = format!("room-12.rooms.corp.example:{port}");
+    let (code, body) = request_as(&d, "GET", "/status", &named, "");
+    assert_eq!(code, 200, "{body}");
+    for path in ["/control/ws", "/webrtc/signalling/ws"] {
+        upgrade_as(&d, path, Some(&named), Some(&format!("http://{named}")))
+            .unwrap_or_else(|e| panic!("{path} as {named}: {e:?}"));
+    }
+    let (code, _) = request_as(
+        &d,
+        "GET",
+        "/status",
+        &format!("rooms.corp.example:{port}"),
+        "",
+    );
+    assert_eq!(code, 421, "the domain itself is not under it");
+
+    let f = tmp.path().join("bad.toml");
+    std::fs::write(&f, "[http]\nallowed_hosts = [\"https://room-12:8080\"]\n").unwrap();
+    let out = common::dais(&["config", "check", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("http.allowed_hosts[0]"), "{err}");
+    assert!(err.contains("https://room-12:8080"), "{err}");
 }

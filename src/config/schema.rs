@@ -136,6 +136,9 @@ pub struct HttpSettings {
     /// Web origins besides dais's own whose pages may use its WebSockets
     /// and `POST /control` from a browser (`https://panel.example.org`).
     pub allowed_origins: Vec<String>,
+    /// Names besides its addresses, `localhost` and its host name by which
+    /// dais may be reached (`room-12.corp.example`, `*.rooms.example`, `*`).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -144,6 +147,7 @@ impl Default for HttpSettings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_body_bytes: 256 * 1024,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }

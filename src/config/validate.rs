@@ -67,6 +67,16 @@ impl Settings {
                 );
             }
         }
+        for (i, h) in self.http.allowed_hosts.iter().enumerate() {
+            if !dais_core::origin::valid_host_entry(h) {
+                bad(
+                    &format!("http.allowed_hosts[{i}]"),
+                    format!(
+                        "a host name such as \"room-12.corp.example\", \"*.rooms.example\" or \"*\" (no scheme, port or path), got {h:?}"
+                    ),
+                );
+            }
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
             bad(
                 "http.max_body_bytes",

@@ -30,7 +30,13 @@ pub fn router(svc: Arc<ControlService>) -> Router {
 /// Refuses a request from another site's page (see `dais_core::origin`).
 pub fn foreign_page(headers: &HeaderMap, allowed: &[String]) -> Option<Response> {
     let value = |h| headers.get(h).and_then(|v| v.to_str().ok());
-    let e = dais_core::origin::check(value(header::ORIGIN), value(header::HOST), allowed).err()?;
+    let e = dais_core::origin::check(
+        value(header::ORIGIN),
+        value(header::HOST),
+        crate::http::SERVED_SCHEME,
+        allowed,
+    )
+    .err()?;
     tracing::warn!(error = %e, "refused a request from a web page");
     Some(reply(
         StatusCode::FORBIDDEN,

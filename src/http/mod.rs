@@ -69,6 +69,61 @@ pub fn router(app: App, panel: PanelSlot) -> Router {
         .layer(DefaultBodyLimit::max(limit))
 }
 
+/// The scheme dais's listeners serve; an `Origin` is dais's own only in it.
+pub const SERVED_SCHEME: &str = "http";
+
+/// Refuses, with 421, every request whose `Host` is not a name dais
+/// answers to (`dais_core::origin::host_known`): a page that reached dais
+/// through DNS rebinding gets nothing, not even the web client. The
+/// health probes answer whatever name they were sent to.
+pub fn known_hosts_only(router: Router, allowed: Vec<String>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::<[String]>::from(allowed),
+        known_host,
+    ))
+}
+
+async fn known_host(
+    State(allowed): State<Arc<[String]>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(req).await;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    // The machine's names are read when a request needs them, so a new
+    // host name from provisioning applies without a restart.
+    match dais_core::origin::host_known(host, &[], &allowed)
+        .or_else(|_| dais_core::origin::host_known(host, &own_names(), &allowed))
+    {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            tracing::warn!(error = %e, path, "refused a request for a name dais does not answer to");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                axum::Json(json!({"error": {"code": 421, "message": e.to_string()}})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The machine's host name, and its first label when it has several.
+fn own_names() -> Vec<String> {
+    let full = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let full = full.trim();
+    let mut names = vec![full.to_string()];
+    if let Some((short, _)) = full.split_once('.') {
+        names.push(short.to_string());
+    }
+    names
+}
+
 /// Serves until `cancel` fires, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
     let res = axum::serve(

@@ -50,6 +50,9 @@ pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
                         if let Err(e) = dais_core::origin::check(
                             value(header::ORIGIN),
                             value(header::HOST),
+                            // The scheme dais serves (`http::SERVED_SCHEME`;
+                            // `sfu` stays below `http`).
+                            "http",
                             &allowed,
                         ) {
                             tracing::warn!(error = %e, "signalling: refused a page from elsewhere");

@@ -273,6 +273,10 @@ async fn supervise(
             settings.http.allowed_origins.clone(),
         ));
     }
+    // The names dais answers to: the operator's, and that of the URL its
+    // links are built on.
+    let mut hosts = settings.http.allowed_hosts.clone();
+    hosts.extend(dais_core::origin::url_host(&settings.server.public_url));
     let mut control_http_addr = None;
     if c.enabled && c.http_listen.is_empty() {
         router = router.merge(control::ws::router(control.clone()));
@@ -285,10 +289,11 @@ async fn supervise(
         control_http_addr = Some(l.local_addr()?);
         tasks.spawn(http::serve(
             l,
-            control::ws::router(control.clone()),
+            http::known_hosts_only(control::ws::router(control.clone()), hosts.clone()),
             cancel.clone(),
         ));
     }
+    let router = http::known_hosts_only(router, hosts);
     tasks.spawn(http::serve(listener, router, cancel.clone()));
     app.post(AppEvent::Service(Service::Http, ServiceState::Up))
         .await;
