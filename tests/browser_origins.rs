@@ -272,3 +272,29 @@ fn a_listed_name_reaches_dais_and_a_bad_one_stops_start_up() {
     assert!(err.contains("http.allowed_hosts[0]"), "{err}");
     assert!(err.contains("https://room-12:8080"), "{err}");
 }
+
+#[test]
+fn pages_served_through_a_tls_proxy_at_the_public_url_are_dais_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(
+        &tmp.path().join("data"),
+        Some("[server]\npublic_url = \"https://rooms.corp.example\"\n"),
+    );
+    // The proxy passes the browser's Host on; the page's origin is https.
+    let host = "rooms.corp.example";
+    for path in ["/control/ws", "/webrtc/signalling/ws"] {
+        upgrade_as(&d, path, Some(host), Some("https://rooms.corp.example"))
+            .unwrap_or_else(|e| panic!("{path} through the proxy: {e:?}"));
+        // The same name on another port is another site's page.
+        let (code, body) = upgrade_as(
+            &d,
+            path,
+            Some(host),
+            Some("https://rooms.corp.example:8443"),
+        )
+        .unwrap_err();
+        assert_eq!(code, 403, "{path}: {body}");
+    }
+    assert_eq!(request_as(&d, "GET", "/status", host, "").0, 200);
+    assert_eq!(request_as(&d, "GET", "/status", "corp.example", "").0, 421);
+}

@@ -56,6 +56,30 @@ impl Settings {
             .collect();
         crate::contacts::list(&book, &users)
     }
+
+    /// The web origins whose pages may use dais from a browser besides
+    /// the one a request's `Host` names: `http.allowed_origins`, and that
+    /// of `server.public_url` (dais behind a TLS proxy serves its pages
+    /// from there).
+    pub fn web_origins(&self) -> Vec<String> {
+        let mut list = self.http.allowed_origins.clone();
+        list.extend(
+            dais_core::origin::url_origin(&self.server.public_url)
+                .filter(|o| dais_core::origin::valid(o)),
+        );
+        list
+    }
+
+    /// The names besides its addresses, `localhost` and its host name that
+    /// dais answers to: `http.allowed_hosts`, and `server.public_url`'s.
+    pub fn host_names(&self) -> Vec<String> {
+        let mut list = self.http.allowed_hosts.clone();
+        list.extend(
+            dais_core::origin::url_host(&self.server.public_url)
+                .filter(|h| dais_core::origin::valid_host_entry(h) && !h.contains('*')),
+        );
+        list
+    }
 }
 
 impl Default for Settings {

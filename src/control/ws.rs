@@ -53,7 +53,7 @@ async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.http.allowed_origins) {
+    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.web_origins()) {
         return refused;
     }
     let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
@@ -133,7 +133,7 @@ async fn one_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.http.allowed_origins) {
+    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.web_origins()) {
         return refused;
     }
     // JSON only: a page elsewhere cannot send it without asking first

@@ -626,6 +626,9 @@ pub async fn sign_in(
             v["error_description"]
                 .as_str()
                 .or(v["error"].as_str())
+                // dais's own errors, such as 421 for a name it does not
+                // answer to, carry `{"error": {"message"}}`.
+                .or(v["error"]["message"].as_str())
                 .unwrap_or("refused")
                 .to_string(),
         ));

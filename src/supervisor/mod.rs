@@ -268,15 +268,9 @@ async fn supervise(
     let panel_slot = http::PanelSlot::default();
     let mut router = http::router(app.clone(), panel_slot.clone());
     if settings.server.enabled {
-        router = router.merge(crate::sfu::ws::router(
-            sfu.clone(),
-            settings.http.allowed_origins.clone(),
-        ));
+        router = router.merge(crate::sfu::ws::router(sfu.clone(), settings.web_origins()));
     }
-    // The names dais answers to: the operator's, and that of the URL its
-    // links are built on.
-    let mut hosts = settings.http.allowed_hosts.clone();
-    hosts.extend(dais_core::origin::url_host(&settings.server.public_url));
+    let hosts = settings.host_names();
     let mut control_http_addr = None;
     if c.enabled && c.http_listen.is_empty() {
         router = router.merge(control::ws::router(control.clone()));

@@ -120,6 +120,18 @@ pub fn url_host(url: &str) -> Option<String> {
     Some(host)
 }
 
+/// The origin a URL's page has (`https://Room.example:8443/x` →
+/// `https://room.example:8443`).
+pub fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
+}
+
 /// A host name as compared: lowercase, without a trailing dot.
 fn name(value: &str) -> String {
     value.trim_end_matches('.').to_ascii_lowercase()
@@ -138,6 +150,8 @@ pub fn host_known(host: Option<&str>, own: &[String], allowed: &[String]) -> Res
     let refused = || Refused::UnknownHost(raw.to_string());
     let (h, _) = authority(raw, None).ok_or_else(refused)?;
     if let Some(v6) = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        // A link-local address may carry its zone (`fe80::1%eth0`).
+        let v6 = v6.split('%').next().unwrap_or(v6);
         return v6
             .parse::<std::net::Ipv6Addr>()
             .map(|_| ())
@@ -286,6 +300,8 @@ mod tests {
             "127.0.0.1:40000",
             "[::1]:8080",
             "[fe80::1]",
+            "[fe80::1%eth0]:8080",
+            "[fe80::1%25eth0]",
             "localhost:8080",
             "LOCALHOST",
             "app.localhost",
@@ -348,6 +364,10 @@ mod tests {
         );
         assert_eq!(url_host("http://[::1]:80").as_deref(), Some("[::1]"));
         assert_eq!(url_host("room.example"), None);
+        assert_eq!(
+            url_origin("HTTPS://Room.example:8443/x").as_deref(),
+            Some("https://room.example:8443")
+        );
         for ok in ["*", "*.corp.example", "room-12.corp.example", "room-12."] {
             assert!(valid_host_entry(ok), "{ok}");
         }
