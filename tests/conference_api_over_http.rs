@@ -136,6 +136,133 @@ fn guessing_secrets_at_the_token_endpoint_locks_the_address_out() {
     assert_eq!(code, 200, "{body}");
 }
 
+/// One raw HTTP request to dais from `source` (any 127.0.0.0/8 address
+/// plays another host on loopback): the status, the headers and the body.
+fn request_from(
+    source: &str,
+    d: &Dais,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: std::net::SocketAddr = d.http.trim_start_matches("http://").parse().unwrap();
+    let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(source).unwrap();
+        let mut s = sock.connect(addr).await.unwrap();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+            .await
+            .expect("dais answers within 20 s")
+            .unwrap();
+        String::from_utf8_lossy(&out).to_string()
+    });
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        code,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(&tmp.path().join("data"), &[]);
+    let a = api(&d);
+    for (id, pin, host_pin) in [("vault", "4821", "9137"), ("lobby", "1111", "")] {
+        let (code, body) = a.post(
+            "/api/v3.11/conferences",
+            &json!({"id": id, "topic": id, "owner": "doc", "allow_guests": true, "state": "running",
+                     "pin": pin, "host_pin": host_pin, "max_participants": 50}),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let join = |source: &str, cid: &str, pin: &str| {
+        request_from(
+            source,
+            &d,
+            "POST",
+            &format!("/api/v3.11/conferences/{cid}/participants"),
+            &json!({"display_name": "Guest", "pin": pin}).to_string(),
+        )
+    };
+    // Four wrong, then the right one: the count starts again.
+    for pin in ["0000", "1234", "9999", "4822"] {
+        assert_eq!(join("127.0.0.1", "vault", pin).0, 403, "{pin}");
+    }
+    let (code, _, body) = join("127.0.0.1", "vault", "4821");
+    assert_eq!(code, 200, "{body}");
+    // Five wrong in a row, host-PIN guesses among them: the fifth locks
+    // this address out of the conference, and the right PIN, or the host
+    // PIN, is then refused too, with when to come back.
+    for pin in ["0001", "9136", "9138", "0003", "0004"] {
+        let (code, _, body) = join("127.0.0.1", "vault", pin);
+        assert_eq!(
+            (code, body["reason"].as_str()),
+            (403, Some("wrong_pin")),
+            "{pin}: {body}"
+        );
+    }
+    for pin in ["4821", "9137"] {
+        let (code, head, body) = join("127.0.0.1", "vault", pin);
+        assert_eq!(code, 429, "{pin}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("try again in 30 s"), "{message}");
+        let retry: u64 = head
+            .lines()
+            .find_map(|l| l.strip_prefix("retry-after: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no Retry-After in {head}"));
+        assert!((1..=30).contains(&retry), "{retry}");
+    }
+    // The signalling is held to the same count.
+    let addr = d.http.trim_start_matches("http://").to_string();
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let (mut ws, _) =
+        tungstenite::client(format!("ws://{addr}/webrtc/signalling/ws"), stream).unwrap();
+    ws.send(tungstenite::Message::text(
+        json!({"type": "join", "cid": "vault", "displayName": "Guest", "pin": "4821"}).to_string(),
+    ))
+    .unwrap();
+    let reply: serde_json::Value =
+        serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(
+        (reply["type"].as_str(), reply["reason"].as_str()),
+        (Some("refused"), Some("slow_down")),
+        "{reply}"
+    );
+    // Other conferences, and other addresses, are not held up.
+    assert_eq!(join("127.0.0.1", "lobby", "1111").0, 200);
+    let (code, _, body) = join("127.0.0.2", "vault", "4821");
+    assert_eq!(code, 200, "another address: {body}");
+    let (code, _, body) = join("127.0.0.2", "vault", "9137");
+    assert_eq!(
+        (code, body["participant"]["role"].as_str()),
+        (200, Some("moderator")),
+        "the host PIN from another address: {body}"
+    );
+}
+
 #[test]
 fn seed_requests_are_accepted_and_answered_as_trueconf_does() {
     let tmp = tempfile::tempdir().unwrap();

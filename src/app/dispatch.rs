@@ -200,6 +200,7 @@ fn server_err(e: ServerError) -> CommandError {
         ServerError::Forbidden(_) | ServerError::Unauthorized(_) => ErrorCode::Refused,
         ServerError::Roster(_) => ErrorCode::Conflict,
         ServerError::Store(_) => ErrorCode::Internal,
+        ServerError::PinLocked(_) => ErrorCode::LockedOut,
     };
     err(code, e.to_string())
 }

@@ -26,6 +26,8 @@ pub enum ServerError {
     Roster(#[from] RosterError),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    PinLocked(super::pins::Locked),
 }
 
 impl ServerError {
@@ -52,6 +54,7 @@ impl ServerError {
                 | RosterError::SmartPodium => StatusCode::CONFLICT,
             },
             ServerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::PinLocked(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -98,6 +101,13 @@ impl IntoResponse for ServerError {
             Json(json!({"error": {"code": status.as_u16(), "message": message, "errors": errors}})),
         )
             .into_response();
+        if let ServerError::PinLocked(l) = &self {
+            let secs = l.retry_in().as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -4,10 +4,28 @@
 use super::*;
 
 impl Server {
-    /// A join request. Unless refused, the outcome carries the member and a
-    /// session token for the participant's later requests.
-    pub fn join(&self, cid: &str, req: JoinRequest) -> Result<JoinOutcome, ServerError> {
+    /// A join request from `source` (the peer's address; `None` for
+    /// dais's own joins). Unless refused, the outcome carries the member
+    /// and a session token for the participant's later requests. A join
+    /// that carries a PIN is refused with [`ServerError::PinLocked`] while
+    /// its source, or the conference, is locked out for wrong PINs
+    /// ([`pins`]).
+    pub fn join(
+        &self,
+        cid: &str,
+        req: JoinRequest,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<JoinOutcome, ServerError> {
         let now = self.inner.clock.mono();
+        // Only a join that tries a PIN is held up or counted: nobody else
+        // is guessing.
+        let guess = source.filter(|_| req.pin.as_deref().is_some_and(|p| !p.is_empty()));
+        if let Some(src) = guess {
+            self.inner
+                .pins
+                .may_try(src, cid, now)
+                .map_err(ServerError::PinLocked)?;
+        }
         let (decision, events, key, member) = {
             let mut book = self.write();
             let e = book
@@ -19,6 +37,17 @@ impl Server {
             let member = e.roster.get(&id).cloned();
             (decision, events, e.key, member)
         };
+        if let Some(src) = guess {
+            match decision {
+                JoinDecision::Refused(crate::conference::Refusal::WrongPin) => {
+                    if let Some(l) = self.inner.pins.wrong(src, cid, now) {
+                        tracing::warn!(conference = %cid, source = %src, "{l}");
+                    }
+                }
+                JoinDecision::Refused(_) => {}
+                _ => self.inner.pins.right(src, cid),
+            }
+        }
         for ev in events {
             self.emit(ServerEvent::Roster {
                 cid: cid.to_string(),

@@ -25,6 +25,7 @@ mod live;
 pub mod model;
 pub mod openapi;
 pub mod persist;
+pub mod pins;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -150,6 +151,7 @@ struct Inner {
     events: broadcast::Sender<ServerEvent>,
     wake: Notify,
     sessions: RwLock<HashMap<String, Session>>,
+    pins: pins::PinGuesses,
 }
 
 /// Who acts on a roster: a principal, or a participant by session.
@@ -193,6 +195,7 @@ impl Server {
                 events,
                 wake: Notify::new(),
                 sessions: RwLock::new(HashMap::new()),
+                pins: pins::PinGuesses::default(),
             }),
         })
     }

@@ -174,7 +174,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "post",
         path: "/api/v3.11/conferences/{id}/participants",
-        summary: "Ask to join: with a guest-link token, as the bearer's user, or as a guest with display_name and pin. 200 admitted, 202 waiting, 403 refused",
+        summary: "Ask to join: with a guest-link token, as the bearer's user, or as a guest with display_name and pin. 200 admitted, 202 waiting, 403 refused, 429 after too many wrong PINs",
         request: Some("JoinRequest"),
         response: "JoinReply",
         ok: 200,
@@ -608,6 +608,9 @@ pub fn spec() -> Value {
             "413".into(),
             json!({"description": "Request body too large"}),
         );
+        if r.method == "post" && r.path.ends_with("/{id}/participants") {
+            responses.insert("429".into(), json!({"description": "Too many wrong PINs for this conference from this address, or from all (PIN entry paused); Retry-After says when to try again", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": error_body("Error")}));
+        }
         let mut op = json!({
             "summary": r.summary,
             "parameters": params,

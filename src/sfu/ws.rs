@@ -43,7 +43,10 @@ pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
         .route(
             "/webrtc/signalling/ws",
             get(
-                move |ws: WebSocketUpgrade, headers: axum::http::HeaderMap, state: State<Sfu>| {
+                move |ws: WebSocketUpgrade,
+                      headers: axum::http::HeaderMap,
+                      extensions: axum::http::Extensions,
+                      state: State<Sfu>| {
                     let allowed = allowed.clone();
                     async move {
                         let value = |h| headers.get(h).and_then(|v| v.to_str().ok());
@@ -59,7 +62,10 @@ pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
                             let body = serde_json::json!({"type": "refused", "reason": "forbidden_origin", "message": e.to_string()});
                             return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
                         }
-                        upgrade(ws, state).await
+                        let source = extensions
+                            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                            .map(|c| c.0.ip());
+                        upgrade(ws, state, source).await
                     }
                 },
             ),
@@ -69,9 +75,13 @@ pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
         .with_state(sfu)
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(sfu): State<Sfu>) -> Response {
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(sfu): State<Sfu>,
+    source: Option<std::net::IpAddr>,
+) -> Response {
     ws.max_message_size(signal::MAX_MESSAGE)
-        .on_upgrade(move |socket| async move { serve(socket, sfu).await })
+        .on_upgrade(move |socket| async move { serve(socket, sfu, source).await })
 }
 
 // ---- the web client ----------------------------------------------------------
@@ -128,6 +138,7 @@ fn error_msg(e: &ServerError) -> ServerMsg {
         ServerError::Forbidden(_) | ServerError::Unauthorized(_) => "forbidden",
         ServerError::Roster(_) => "denied",
         ServerError::Store(_) => "internal",
+        ServerError::PinLocked(_) => "slow_down",
     };
     ServerMsg::Error {
         code: code.into(),
@@ -427,7 +438,9 @@ fn visible(all: &[Member], viewer: Actor) -> Vec<&Member> {
     all.iter().filter(|m| see_waiting || !m.waiting()).collect()
 }
 
-async fn serve(mut socket: WebSocket, sfu: Sfu) {
+/// One participant's connection; `source` is its address, which the PIN
+/// guessing limits count by.
+async fn serve(mut socket: WebSocket, sfu: Sfu, source: Option<std::net::IpAddr>) {
     let server = sfu.server().clone();
     let mut events = server.subscribe();
     // 1. The join.
@@ -482,11 +495,12 @@ async fn serve(mut socket: WebSocket, sfu: Sfu) {
     let ClientMsg::Join { cid, .. } = &msg else {
         return;
     };
-    let out = match server.join(cid, req) {
+    let out = match server.join(cid, req, source) {
         Ok(o) => o,
         Err(e) => {
             let reason = match &e {
                 ServerError::NotFound(_) => "not_found",
+                ServerError::PinLocked(_) => "slow_down",
                 _ => "refused",
             };
             let _ = send(

@@ -23,8 +23,12 @@ pub(super) async fn join(
     State(server): State<Server>,
     caller: MaybeCaller,
     Path(p): Path<IdPath>,
+    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Result<Response, ServerError> {
+    let source = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let v = json_body(&body)?;
     let Value::Object(o) = &v else {
         return Err(ServerError::invalid("body", "a JSON object"));
@@ -106,7 +110,7 @@ pub(super) async fn join(
             }
         }
     };
-    let out = server.join(&p.id, req)?;
+    let out = server.join(&p.id, req, source)?;
     let (status, decision, reason, message) = match out.decision {
         JoinDecision::Admitted { .. } => {
             let admitted = Standing::Admitted.name();

@@ -60,6 +60,19 @@ pub const OWNER_MAX: usize = 256;
 /// `max` characters, none a control character, not only whitespace. The
 /// OpenAPI document states the same rule as a pattern
 /// (`server::openapi::text`).
+/// Whether a PIN someone gave equals the stored one, in time that depends
+/// on the lengths only, not on how much of the PIN was right.
+pub fn pin_matches(stored: &str, given: &str) -> bool {
+    let (a, b) = (stored.as_bytes(), given.as_bytes());
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(x ^ y);
+    }
+    diff == 0
+}
+
 pub fn printable(s: &str, max: usize) -> bool {
     !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
 }
@@ -533,6 +546,23 @@ fn check_offset(m: i32) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_match_only_when_equal() {
+        assert!(pin_matches("1234", "1234"));
+        assert!(pin_matches("", ""));
+        for given in ["1235", "123", "12345", "", "1234\0", "0234"] {
+            assert!(!pin_matches("1234", given), "{given:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pin_matches_is_equality(a in "[0-9]{0,8}", b in "[0-9]{0,8}") {
+            proptest::prop_assert_eq!(pin_matches(&a, &b), a == b);
+            proptest::prop_assert!(pin_matches(&a, &a.clone()));
+        }
+    }
 
     fn base() -> Patch {
         Patch {

@@ -152,10 +152,13 @@ impl Roster {
         let invited = !req.guest && conf.is_invited(&req.id);
         let opts = &conf.options;
         let given = req.pin.as_deref().unwrap_or("");
-        let host_by_pin = opts.host_pin.as_deref().is_some_and(|h| h == given);
+        let host_by_pin = opts
+            .host_pin
+            .as_deref()
+            .is_some_and(|h| super::pin_matches(h, given));
         if !is_owner && !host_by_pin {
             let pin_ok = match opts.pin.as_deref() {
-                Some(pin) => pin == given,
+                Some(pin) => super::pin_matches(pin, given),
                 None => given.is_empty() || opts.host_pin.is_none(),
             };
             if !pin_ok {
