@@ -134,8 +134,22 @@ def app_state(ctl):
     return ctl("getAppState").get("result", {})
 
 
+_viewer_tokens = {}
+
+
+def viewer_token(base):
+    """A control token for /status (which answers nobody without one)."""
+    if base not in _viewer_tokens:
+        code, body = http(f"{base}/control", {"method": "auth", "credentials": PIN}, timeout=10)
+        try:
+            _viewer_tokens[base] = json.loads(body)["result"]["token"] if code == 200 else None
+        except (ValueError, KeyError, TypeError):
+            _viewer_tokens[base] = None
+    return _viewer_tokens[base]
+
+
 def status(base):
-    code, body = http(f"{base}/status")
+    code, body = http(f"{base}/status", token=viewer_token(base))
     return json.loads(body) if code == 200 else {}
 
 
@@ -692,7 +706,7 @@ def collect_diagnostics(run, serial):
     host_base = f"http://{run.args.host_dais}"
     guest_base = f"http://{run.args.http}"
     for name, base in (("guest", guest_base), ("host", host_base)):
-        code, body = http(f"{base}/status", timeout=10)
+        code, body = http(f"{base}/status", token=viewer_token(base), timeout=10)
         out.append(f"== {name} dais GET /status: HTTP {code}")
         out.append(body.decode(errors="replace")[:8000])
     if serial is None or not run.qemu_alive():

@@ -58,8 +58,28 @@ fn boots_shows_frames_stops_and_restarts_on_the_same_store() {
         },
     );
 
+    // What shows the room answers only a token: without one, or with a
+    // wrong one, 401 naming where to get one; the health probes answer
+    // anyone.
+    for path in [
+        "/status",
+        "/metrics",
+        "/panel/screenshot.png",
+        "/display/snapshot.png",
+    ] {
+        let (code, body) = get_bytes(&d.url(path));
+        assert_eq!(code, 401, "{path} without a token");
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("Bearer"), "{path}: {body}");
+        let (code, _) = common::get_with_token(&d.url(path), "0123456789abcdef");
+        assert_eq!(code, 401, "{path} with a made-up token");
+    }
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(get_bytes(&d.url(path)).0, 200, "{path}");
+    }
+
     // The metrics endpoint reports the same counter.
-    let (code, body) = get_bytes(&d.url("/metrics"));
+    let (code, body) = d.get_bytes("/metrics");
     assert_eq!(code, 200);
     let text = String::from_utf8(body).unwrap();
     assert!(text.contains("dais_up 1"), "{text}");
@@ -69,7 +89,7 @@ fn boots_shows_frames_stops_and_restarts_on_the_same_store() {
     );
 
     // The panel draws a real picture (headless renderer).
-    let (code, png) = get_bytes(&d.url("/panel/screenshot.png"));
+    let (code, png) = d.get_bytes("/panel/screenshot.png");
     assert_eq!(code, 200);
     assert_eq!(&png[1..4], b"PNG");
 
@@ -129,4 +149,39 @@ fn a_second_dais_on_the_same_data_dir_is_refused() {
     // The first one is unaffected.
     assert_eq!(get(&d.url("/readyz")).unwrap().0, 200);
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
+
+#[test]
+fn a_scraper_reads_metrics_with_its_token_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let scrape = "prometheus-scrape-token-7f3a";
+    let config = tmp.path().join("dais.toml");
+    std::fs::write(&config, format!("[http]\nmetrics_token = \"{scrape}\"\n")).unwrap();
+    let mut s = Start::new(&data);
+    s.config = Some(config);
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    let (code, body) = common::get_with_token(&d.url("/metrics"), scrape);
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).contains("dais_up 1"));
+    // The scrape token shows the counters only, not the room.
+    for path in ["/status", "/display/snapshot.png", "/panel/screenshot.png"] {
+        assert_eq!(
+            common::get_with_token(&d.url(path), scrape).0,
+            401,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        common::get_with_token(&d.url("/metrics"), &scrape[..scrape.len() - 1]).0,
+        401
+    );
+    // A short one is refused at start-up, with its key.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[http]\nmetrics_token = \"short\"\n").unwrap();
+    let out = common::dais(&["config", "check", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("http.metrics_token"), "{err}");
 }

@@ -227,7 +227,7 @@ fn a_page_reached_through_dns_rebinding_gets_nothing() {
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
     ] {
-        let (code, body) = request_as(&d, "GET", "/status", &host, "");
+        let (code, body) = request_as(&d, "GET", "/webrtc/5001", &host, "");
         assert_eq!(code, 200, "{host}: {body}");
     }
     let host = format!("localhost:{port}");
@@ -249,7 +249,7 @@ fn a_listed_name_reaches_dais_and_a_bad_one_stops_start_up() {
     );
     let port = d.http.rsplit(':').next().unwrap().to_string();
     let named = format!("room-12.rooms.corp.example:{port}");
-    let (code, body) = request_as(&d, "GET", "/status", &named, "");
+    let (code, body) = request_as(&d, "GET", "/webrtc/5001", &named, "");
     assert_eq!(code, 200, "{body}");
     for path in ["/control/ws", "/webrtc/signalling/ws"] {
         upgrade_as(&d, path, Some(&named), Some(&format!("http://{named}")))
@@ -295,6 +295,6 @@ fn pages_served_through_a_tls_proxy_at_the_public_url_are_dais_own() {
         .unwrap_err();
         assert_eq!(code, 403, "{path}: {body}");
     }
-    assert_eq!(request_as(&d, "GET", "/status", host, "").0, 200);
+    assert_eq!(request_as(&d, "GET", "/webrtc/5001", host, "").0, 200);
     assert_eq!(request_as(&d, "GET", "/status", "corp.example", "").0, 421);
 }

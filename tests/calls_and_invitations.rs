@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, Control, Dais, display_shows, eventually, get_bytes, start_room};
+use common::{Api, Control, Dais, display_shows, eventually, start_room};
 use serde_json::{Value, json};
 
 const RED: (u8, u8, u8) = (255, 0, 0);
@@ -122,7 +122,7 @@ fn a_room_calls_a_room_on_another_dais_which_rings_until_accepted() {
         Duration::from_secs(40),
         "the caller's red camera on the callee's panel",
         || {
-            let (code, png) = get_bytes(&callee.url("/panel/screenshot.png"));
+            let (code, png) = callee.get_bytes("/panel/screenshot.png");
             (code == 200 && share_of(&png, RED) > 0.02).then_some(())
         },
     );

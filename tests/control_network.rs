@@ -510,9 +510,9 @@ fn no_secret_leaves_dais_through_settings_status_or_the_log() {
         "{st}"
     );
     assert_eq!(st["conference"]["servers"][0]["client_id"], "boardroom");
-    // Status and metrics as anyone may read them, and the log.
+    // Status and metrics as a controller reads them, and the log.
     let text = |path: &str| {
-        let (code, body) = common::get_bytes(&d.url(path));
+        let (code, body) = d.get_bytes(path);
         assert_eq!(code, 200, "{path}");
         String::from_utf8_lossy(&body).to_string()
     };

@@ -219,7 +219,7 @@ fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_u
         b.call(json!({"method": "getAppState"}))["result"]["audio"]["volume"],
         35
     );
-    let (code, _) = common::get(&room.url("/status")).unwrap();
+    let (code, _) = room.get("/status").unwrap();
     assert_eq!(code, 200);
     let pings = watchdog_pings(&sock, Duration::from_secs(3));
     assert!(pings >= 3, "{pings} watchdog pings in 3 s while joining");

@@ -37,7 +37,16 @@ control() {
   curl -s -m 20 -X POST "$API/control" -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d "$1"
 }
-status_json() { curl -s -m 10 "$API/status"; }
+# A control token from the PIN (also what /status needs).
+auth_token() {
+  curl -s -m 10 -X POST "$API/control" -H 'Content-Type: application/json' \
+    -d "{\"method\":\"auth\",\"credentials\":\"$PIN\"}" | jq -r '.result.token // empty'
+}
+status_json() {
+  local t=$TOKEN
+  [ -n "$t" ] || t=$(auth_token)
+  curl -s -m 10 -H "Authorization: Bearer $t" "$API/status"
+}
 dais_pid() { systemctl show -p MainPID --value dais.service; }
 # "yes" when the process holds a file descriptor on a path matching $2.
 holds() {
@@ -61,7 +70,7 @@ diagnostics() {
   echo "== amixer -c HDA contents"
   amixer -c HDA contents 2>&1 | head -n 60
   echo "== GET /status"
-  curl -s -m 10 "$API/status" | jq -c . 2>&1 | cut -c1-6000
+  status_json | jq -c . 2>&1 | cut -c1-6000
   echo "== top (one pass)"
   top -b -n 1 2>/dev/null | head -n 15
 }
@@ -123,7 +132,7 @@ fi
 code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/readyz")
 [ "$code" = 200 ] && pass readyz "GET /readyz 200 inside the guest" || fail readyz "GET /readyz answered $code"
 
-TOKEN=$(curl -s -m 10 -X POST "$API/control" -H 'Content-Type: application/json' -d "{\"method\":\"auth\",\"credentials\":\"$PIN\"}" | jq -r '.result.token // empty')
+TOKEN=$(auth_token)
 if [ -z "$TOKEN" ]; then
   fail control-auth "POST /control auth with the PIN from $CONFIG gave no token"
   finish

@@ -163,6 +163,9 @@ pub struct HttpSettings {
     /// Names besides its addresses, `localhost` and its host name by which
     /// dais may be reached (`room-12.corp.example`, `*.rooms.example`, `*`).
     pub allowed_hosts: Vec<String>,
+    /// A bearer token for Prometheus to read `/metrics` with; empty: only
+    /// admin API and control tokens may.
+    pub metrics_token: Secret,
 }
 
 impl Default for HttpSettings {
@@ -172,6 +175,7 @@ impl Default for HttpSettings {
             max_body_bytes: 256 * 1024,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            metrics_token: Secret::default(),
         }
     }
 }

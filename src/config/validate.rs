@@ -77,6 +77,14 @@ impl Settings {
                 );
             }
         }
+        let scrape = self.http.metrics_token.expose();
+        if !scrape.is_empty() && (scrape.chars().count() < 16 || !scrape.is_ascii()) {
+            bad(
+                "http.metrics_token",
+                "at least 16 ASCII characters (it is a password for /metrics), or empty for none"
+                    .to_string(),
+            );
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
             bad(
                 "http.max_body_bytes",

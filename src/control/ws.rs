@@ -33,7 +33,7 @@ pub fn foreign_page(headers: &HeaderMap, allowed: &[String]) -> Option<Response>
     let e = dais_core::origin::check(
         value(header::ORIGIN),
         value(header::HOST),
-        crate::http::SERVED_SCHEME,
+        dais_core::origin::SERVED_SCHEME,
         allowed,
     )
     .err()?;

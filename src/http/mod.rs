@@ -41,36 +41,55 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
 /// The panel's counters, set once the panel is up (it may never be).
 pub type PanelSlot = Arc<std::sync::OnceLock<Arc<crate::panel::PanelStats>>>;
 
-/// What the appliance's own routes read: the app, and the panel.
+/// Whether a bearer token may see the room: its state, its counters, what
+/// its display and panel show. The supervisor passes one that knows the
+/// server's admin API tokens and the control API's tokens.
+pub type Viewers = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What the appliance's own routes read: the app, the panel, and who may
+/// see the room.
 #[derive(Clone)]
 struct Edge {
     app: App,
     panel: PanelSlot,
+    viewers: Viewers,
 }
 
-/// The appliance router.
-pub fn router(app: App, panel: PanelSlot) -> Router {
+/// The appliance router. `/status`, `/metrics` and the two pictures need a
+/// bearer token `viewers` accepts (or, for `/metrics`,
+/// `http.metrics_token`); the health probes answer anyone.
+pub fn router(app: App, panel: PanelSlot, viewers: Viewers) -> Router {
     let limit = app.shared.settings.http.max_body_bytes as usize;
     let api = if app.shared.settings.server.enabled {
         crate::server::api::router(app.shared.server.clone())
     } else {
         Router::new()
     };
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let edge = Edge {
+        app,
+        panel,
+        viewers,
+    };
+    let private = Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/panel/screenshot.png", get(panel_screenshot))
         .route("/display/snapshot.png", get(display_snapshot))
+        .route_layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            viewers_only,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(private)
         .fallback(not_found)
-        .with_state(Edge { app, panel })
+        .with_state(edge)
         .merge(api)
         .layer(DefaultBodyLimit::max(limit))
 }
 
-/// The scheme dais's listeners serve; an `Origin` is dais's own only in it.
-pub const SERVED_SCHEME: &str = "http";
+pub use dais_core::origin::SERVED_SCHEME;
 
 /// Refuses, with 421, every request whose `Host` is not a name dais
 /// answers to (`dais_core::origin::host_known`): a page that reached dais
@@ -111,6 +130,49 @@ async fn known_host(
                 .into_response()
         }
     }
+}
+
+/// The bearer token of a request, if it sends one.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// Lets through only requests whose token may see the room; 401 naming
+/// where to get one otherwise.
+async fn viewers_only(
+    State(edge): State<Edge>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let scrape = &edge.app.shared.settings.http.metrics_token;
+    let allowed = bearer(req.headers()).is_some_and(|token| {
+        (path == "/metrics"
+            && !scrape.is_empty()
+            && dais_core::conference::pin_matches(scrape.expose(), token))
+            || (edge.viewers)(token)
+    });
+    if allowed {
+        return next.run(req).await;
+    }
+    let message = if path == "/metrics" {
+        "GET /metrics needs Authorization: Bearer with http.metrics_token, an admin API token (POST /oauth2/v1/token) or a control token (the control API's auth)"
+    } else {
+        "this needs Authorization: Bearer with an admin API token (POST /oauth2/v1/token) or a control token (the control API's auth)"
+    };
+    let mut resp = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": {"code": 401, "message": message}})),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"dais\""),
+    );
+    resp
 }
 
 /// The machine's host name, and its first label when it has several.
@@ -156,7 +218,7 @@ async fn readyz(State(Edge { app, .. }): State<Edge>) -> Response {
     }
 }
 
-async fn status(State(Edge { app, panel }): State<Edge>) -> Response {
+async fn status(State(Edge { app, panel, .. }): State<Edge>) -> Response {
     let st = app.state();
     let sh = &app.shared;
     let preview = sh.media_stats.get().map(|s| {
@@ -225,7 +287,7 @@ async fn status(State(Edge { app, panel }): State<Edge>) -> Response {
 }
 
 /// Prometheus text exposition of the counters a fleet dashboard watches.
-async fn metrics(State(Edge { app, panel }): State<Edge>) -> Response {
+async fn metrics(State(Edge { app, panel, .. }): State<Edge>) -> Response {
     let st = app.state();
     let sh = &app.shared;
     let mut out = String::new();

@@ -53,9 +53,7 @@ pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
                         if let Err(e) = dais_core::origin::check(
                             value(header::ORIGIN),
                             value(header::HOST),
-                            // The scheme dais serves (`http::SERVED_SCHEME`;
-                            // `sfu` stays below `http`).
-                            "http",
+                            dais_core::origin::SERVED_SCHEME,
                             &allowed,
                         ) {
                             tracing::warn!(error = %e, "signalling: refused a page from elsewhere");

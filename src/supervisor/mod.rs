@@ -266,7 +266,20 @@ async fn supervise(
     let listener = http::bind(settings.http.listen).await?;
     let http_addr = listener.local_addr()?;
     let panel_slot = http::PanelSlot::default();
-    let mut router = http::router(app.clone(), panel_slot.clone());
+    // Who may see the room (/status, /metrics, the pictures): admin API
+    // tokens and control tokens.
+    let viewers: http::Viewers = {
+        let control = control.clone();
+        Arc::new(move |token: &str| {
+            let server = &control.app.shared.server;
+            server
+                .auth()
+                .check(token, server.now())
+                .is_ok_and(|p| p.is_admin())
+                || control.gate.token_valid(token, control.now())
+        })
+    };
+    let mut router = http::router(app.clone(), panel_slot.clone(), viewers);
     if settings.server.enabled {
         router = router.merge(crate::sfu::ws::router(sfu.clone(), settings.web_origins()));
     }

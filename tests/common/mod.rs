@@ -27,6 +27,9 @@ pub struct Dais {
     pub data_dir: PathBuf,
     pub http: String,
     pub control: Option<String>,
+    /// A control token for the routes that show the room (`/status`,
+    /// `/metrics`, the pictures), fetched with the PIN when first needed.
+    pub viewer: std::sync::OnceLock<String>,
     log: PathBuf,
 }
 
@@ -98,6 +101,7 @@ impl Dais {
             data_dir: s.data_dir.to_path_buf(),
             http: String::new(),
             control: None,
+            viewer: std::sync::OnceLock::new(),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -152,9 +156,53 @@ impl Dais {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        let (code, body) = get(&self.url("/status")).expect("GET /status");
+        let (code, body) = self.get("/status").expect("GET /status");
         assert_eq!(code, 200, "{body}");
         body
+    }
+
+    /// A control token got with the PIN over `POST /control`: what a room
+    /// controller or a support tool shows itself with.
+    pub fn viewer_token(&self) -> &str {
+        self.viewer.get_or_init(|| {
+            let mut r = agent()
+                .post(self.url("/control"))
+                .header("Content-Type", "application/json")
+                .send(serde_json::json!({"method": "auth", "credentials": PIN}).to_string())
+                .expect("POST /control auth");
+            let text = r.body_mut().read_to_string().unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            v["result"]["token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no control token in {text}"))
+                .to_string()
+        })
+    }
+
+    /// GET one of the routes that show the room, with [`Self::viewer_token`]:
+    /// the status and JSON body (`null` when not JSON).
+    pub fn get(&self, path: &str) -> Result<(u16, serde_json::Value), ureq::Error> {
+        let mut r = agent()
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.viewer_token()))
+            .call()?;
+        let code = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        Ok((
+            code,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// `get`, for the raw body (the pictures, `/metrics`).
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut r = agent()
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.viewer_token()))
+            .call()
+            .expect("GET");
+        let code = r.status().as_u16();
+        (code, r.body_mut().read_to_vec().unwrap_or_default())
     }
 
     /// Sends SIGTERM and waits up to `limit` for the exit.
@@ -285,6 +333,17 @@ pub fn get(url: &str) -> Result<(u16, serde_json::Value), ureq::Error> {
         code,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     ))
+}
+
+/// GET with `Authorization: Bearer token`: the status and body.
+pub fn get_with_token(url: &str, token: &str) -> (u16, Vec<u8>) {
+    let mut r = agent()
+        .get(url)
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .expect("GET");
+    let code = r.status().as_u16();
+    (code, r.body_mut().read_to_vec().unwrap_or_default())
 }
 
 pub fn get_bytes(url: &str) -> (u16, Vec<u8>) {
@@ -457,7 +516,7 @@ pub fn display_rgb(d: &Dais) -> (usize, usize, Vec<u8>) {
 /// The display snapshot's pixels, or `None` while the display has shown
 /// nothing yet (404): a test waiting for a picture keeps waiting.
 pub fn try_display_rgb(d: &Dais) -> Option<(usize, usize, Vec<u8>)> {
-    let (code, png) = get_bytes(&d.url("/display/snapshot.png"));
+    let (code, png) = d.get_bytes("/display/snapshot.png");
     if code == 404 {
         return None;
     }

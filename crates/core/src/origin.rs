@@ -19,6 +19,11 @@
 //! by. dais answers to IP literals, `localhost`, its own host names and
 //! the names in `http.allowed_hosts`; other names are refused.
 
+/// The scheme dais's listeners serve; an `Origin` is dais's own only in
+/// it. (One place for the web edge, the control API and the signalling to
+/// read; the HTTPS listener will pass its own.)
+pub const SERVED_SCHEME: &str = "http";
+
 /// Why a browser request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
