@@ -150,6 +150,10 @@ def viewer_token(base):
 
 def status(base):
     code, body = http(f"{base}/status", token=viewer_token(base))
+    if code == 401:
+        # The token lapsed (or the first try failed): get a new one.
+        _viewer_tokens.pop(base, None)
+        code, body = http(f"{base}/status", token=viewer_token(base))
     return json.loads(body) if code == 200 else {}
 
 

@@ -203,16 +203,17 @@ fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
             &json!({"display_name": "Guest", "pin": pin}).to_string(),
         )
     };
-    // Four wrong, then the right one: the count starts again.
+    // Four wrong, then the host PIN: the count starts again.
     for pin in ["0000", "1234", "9999", "4822"] {
         assert_eq!(join("127.0.0.1", "vault", pin).0, 403, "{pin}");
     }
-    let (code, _, body) = join("127.0.0.1", "vault", "4821");
+    let (code, _, body) = join("127.0.0.1", "vault", "9137");
     assert_eq!(code, 200, "{body}");
-    // Five wrong in a row, host-PIN guesses among them: the fifth locks
-    // this address out of the conference, and the right PIN, or the host
-    // PIN, is then refused too, with when to come back.
-    for pin in ["0001", "9136", "9138", "0003", "0004"] {
+    // Someone who knows the PIN cannot reset the count between guesses
+    // at the host PIN: four guesses, the PIN (which lets them in), and
+    // the fifth guess locks this address out of the conference. The PIN
+    // and the host PIN are then refused too, with when to come back.
+    for pin in ["0001", "9136", "9138", "0003"] {
         let (code, _, body) = join("127.0.0.1", "vault", pin);
         assert_eq!(
             (code, body["reason"].as_str()),
@@ -220,6 +221,8 @@ fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
             "{pin}: {body}"
         );
     }
+    assert_eq!(join("127.0.0.1", "vault", "4821").0, 200);
+    assert_eq!(join("127.0.0.1", "vault", "0004").0, 403);
     for pin in ["4821", "9137"] {
         let (code, head, body) = join("127.0.0.1", "vault", pin);
         assert_eq!(code, 429, "{pin}: {body}");
@@ -251,6 +254,25 @@ fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
         (Some("refused"), Some("slow_down")),
         "{reply}"
     );
+    // A guest link tried with a PIN from the locked-out address is not
+    // spent: the guest it was made for can still use it from elsewhere.
+    let (code, clients) = a.get(
+        "/api/v3.11/software/clients?call_id=vault&case=join_conference_button&user=2%24Ian*Ian",
+    );
+    assert_eq!(code, 200, "{clients}");
+    let link = common::link_token(clients["clients"][0]["web_url"].as_str().unwrap());
+    let with_link = |source: &str| {
+        request_from(
+            source,
+            &d,
+            "POST",
+            "/api/v3.11/conferences/vault/participants",
+            &json!({"token": link, "pin": "4821"}).to_string(),
+        )
+    };
+    assert_eq!(with_link("127.0.0.1").0, 429);
+    let (code, _, body) = with_link("127.0.0.3");
+    assert_eq!(code, 200, "the link still works elsewhere: {body}");
     // Other conferences, and other addresses, are not held up.
     assert_eq!(join("127.0.0.1", "lobby", "1111").0, 200);
     let (code, _, body) = join("127.0.0.2", "vault", "4821");

@@ -251,8 +251,10 @@ pub fn grant_subject(form: &HashMap<String, String>) -> String {
 /// The key a source is throttled under: an IPv4 address, or an IPv6
 /// address's /64 (one host may hold all of it).
 pub fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+    // An IPv4 peer on a dual-stack listener arrives as ::ffff:a.b.c.d: it
+    // is that IPv4 address, not one /64 shared by every IPv4 client.
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => {
             let s = v6.segments();
             IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
@@ -503,6 +505,16 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv4_client_on_a_dual_stack_listener_is_its_own_source() {
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        let other: IpAddr = "::ffff:10.0.0.8".parse().unwrap();
+        assert_eq!(source_key(mapped), "10.0.0.7".parse::<IpAddr>().unwrap());
+        assert_ne!(source_key(mapped), source_key(other));
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        assert_eq!(source_key(v6), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+    }
 
     #[test]
     fn a_grant_subject_is_bounded_whatever_name_is_sent() {

@@ -4,12 +4,33 @@
 use super::*;
 
 impl Server {
-    /// A join request from `source` (the peer's address; `None` for
-    /// dais's own joins). Unless refused, the outcome carries the member
-    /// and a session token for the participant's later requests. A join
-    /// that carries a PIN is refused with [`ServerError::PinLocked`] while
-    /// its source, or the conference, is locked out for wrong PINs
-    /// ([`pins`]).
+    /// Refuses, with [`ServerError::PinLocked`], a join that would try
+    /// `pin` while its source (or, for a guest, the conference) is locked
+    /// out for wrong PINs ([`pins`]). Callers that spend something before
+    /// joining (a single-use guest link) ask this first.
+    pub fn pin_gate(
+        &self,
+        cid: &str,
+        pin: Option<&str>,
+        guest: bool,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<(), ServerError> {
+        match source {
+            Some(src) if pin.is_some_and(|p| !p.is_empty()) => self
+                .inner
+                .pins
+                .may_try(src, cid, guest, self.inner.clock.mono())
+                .map_err(ServerError::PinLocked),
+            _ => Ok(()),
+        }
+    }
+
+    /// A join request from `source` (the peer's address; `None` when it is
+    /// not known, as in-process). Unless refused, the outcome carries the
+    /// member and a session token for the participant's later requests.
+    /// A join that tries a PIN passes [`Self::pin_gate`] first, and a
+    /// wrong one counts against its source (and, for a guest, the
+    /// conference).
     pub fn join(
         &self,
         cid: &str,
@@ -17,35 +38,41 @@ impl Server {
         source: Option<std::net::IpAddr>,
     ) -> Result<JoinOutcome, ServerError> {
         let now = self.inner.clock.mono();
-        // Only a join that tries a PIN is held up or counted: nobody else
-        // is guessing.
+        self.pin_gate(cid, req.pin.as_deref(), req.guest, source)?;
+        // Only a join that tries a PIN is counted: nobody else is guessing.
         let guess = source.filter(|_| req.pin.as_deref().is_some_and(|p| !p.is_empty()));
-        if let Some(src) = guess {
-            self.inner
-                .pins
-                .may_try(src, cid, now)
-                .map_err(ServerError::PinLocked)?;
-        }
-        let (decision, events, key, member) = {
+        let guest = req.guest;
+        let given = req.pin.clone().unwrap_or_default();
+        let (decision, events, key, member, strongest) = {
             let mut book = self.write();
             let e = book
                 .get_mut(cid)
                 .ok_or_else(|| ServerError::not_found(cid))?;
             let conf = e.conf.clone();
             let id = req.id.clone();
+            // Whether the PIN given is the conference's strongest: its
+            // host PIN, or its PIN when it has none. Only that clears the
+            // source's count, so someone who knows the PIN cannot reset
+            // it between guesses at the host PIN.
+            let strongest = match (&conf.options.host_pin, &conf.options.pin) {
+                (Some(h), _) => crate::conference::pin_matches(h, &given),
+                (None, Some(p)) => crate::conference::pin_matches(p, &given),
+                (None, None) => false,
+            };
             let (decision, events) = e.roster.request_join(&conf, req, now);
             let member = e.roster.get(&id).cloned();
-            (decision, events, e.key, member)
+            (decision, events, e.key, member, strongest)
         };
         if let Some(src) = guess {
             match decision {
                 JoinDecision::Refused(crate::conference::Refusal::WrongPin) => {
-                    if let Some(l) = self.inner.pins.wrong(src, cid, now) {
+                    if let Some(l) = self.inner.pins.wrong(src, cid, guest, now) {
                         tracing::warn!(conference = %cid, source = %src, "{l}");
                     }
                 }
                 JoinDecision::Refused(_) => {}
-                _ => self.inner.pins.right(src, cid),
+                _ if strongest => self.inner.pins.right(src, cid),
+                _ => {}
             }
         }
         for ev in events {

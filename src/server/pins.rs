@@ -1,9 +1,11 @@
 //! Guessing conference PINs is slowed: a join that carries a PIN is
-//! refused while its source is locked out of that conference, or while
-//! the conference itself is, and every wrong PIN counts towards both. A
-//! correct PIN clears only its own source's count for that conference.
-//! Joins without a PIN (owners, invited users, guests of an open
-//! conference) are never held up.
+//! refused while its source is locked out of that conference, and a
+//! guest's also while the conference itself is; every wrong PIN counts
+//! towards the source's lock, and a guest's towards the conference's too.
+//! The conference's strongest PIN (its host PIN, else its PIN) clears
+//! only its own source's count. Joins without a PIN (owners, invited
+//! users, guests of an open conference) are never held up, and signed-in
+//! users are not held up by what guests did.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -84,21 +86,31 @@ impl Default for PinGuesses {
 
 impl PinGuesses {
     /// `Err` while `source` may not try a PIN for `cid` (monotonic `now`).
-    pub fn may_try(&self, source: IpAddr, cid: &str, now: Duration) -> Result<(), Locked> {
+    pub fn may_try(
+        &self,
+        source: IpAddr,
+        cid: &str,
+        guest: bool,
+        now: Duration,
+    ) -> Result<(), Locked> {
         let key = (source_key(source), cid.to_string());
         lock(&self.by_source)
             .check(&key, now)
             .map_err(Locked::Source)?;
+        if !guest {
+            return Ok(());
+        }
         lock(&self.by_conference)
             .check(&cid.to_string(), now)
             .map_err(Locked::Conference)
     }
 
     /// A wrong PIN from `source` for `cid`; `Some` when it locks either.
-    pub fn wrong(&self, source: IpAddr, cid: &str, now: Duration) -> Option<Locked> {
+    pub fn wrong(&self, source: IpAddr, cid: &str, guest: bool, now: Duration) -> Option<Locked> {
         let key = (source_key(source), cid.to_string());
-        let conference = lock(&self.by_conference)
-            .failed(&cid.to_string(), now)
+        let conference = guest
+            .then(|| lock(&self.by_conference).failed(&cid.to_string(), now))
+            .flatten()
             .map(Locked::Conference);
         let source = lock(&self.by_source).failed(&key, now).map(Locked::Source);
         source.or(conference)
@@ -126,19 +138,22 @@ mod tests {
         let g = PinGuesses::default();
         let t = Duration::from_secs(100);
         for i in 0..4 {
-            assert_eq!(g.wrong(A, "5001", t), None, "guess {i}");
+            assert_eq!(g.wrong(A, "5001", true, t), None, "guess {i}");
         }
         assert_eq!(
-            g.wrong(A, "5001", t),
+            g.wrong(A, "5001", true, t),
             Some(Locked::Source(Duration::from_secs(30)))
         );
         assert_eq!(
-            g.may_try(A, "5001", t + Duration::from_secs(10)),
+            g.may_try(A, "5001", true, t + Duration::from_secs(10)),
             Err(Locked::Source(Duration::from_secs(20)))
         );
-        assert_eq!(g.may_try(A, "5002", t), Ok(()));
-        assert_eq!(g.may_try(B, "5001", t), Ok(()));
-        assert_eq!(g.may_try(A, "5001", t + Duration::from_secs(30)), Ok(()));
+        assert_eq!(g.may_try(A, "5002", true, t), Ok(()));
+        assert_eq!(g.may_try(B, "5001", true, t), Ok(()));
+        assert_eq!(
+            g.may_try(A, "5001", true, t + Duration::from_secs(30)),
+            Ok(())
+        );
         // The message says when to come back, rounded up.
         let m = Locked::Source(Duration::from_millis(19_200)).to_string();
         assert!(m.contains("try again in 20 s"), "{m}");
@@ -149,12 +164,15 @@ mod tests {
         let g = PinGuesses::default();
         let t = Duration::from_secs(100);
         for _ in 0..4 {
-            g.wrong(A, "5001", t);
-            g.wrong(B, "5001", t);
+            g.wrong(A, "5001", true, t);
+            g.wrong(B, "5001", true, t);
         }
         g.right(A, "5001");
-        assert_eq!(g.wrong(A, "5001", t), None);
-        assert!(matches!(g.wrong(B, "5001", t), Some(Locked::Source(_))));
+        assert_eq!(g.wrong(A, "5001", true, t), None);
+        assert!(matches!(
+            g.wrong(B, "5001", true, t),
+            Some(Locked::Source(_))
+        ));
     }
 
     #[test]
@@ -164,14 +182,16 @@ mod tests {
         let mut locked = None;
         for i in 0..50u8 {
             let src = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, i));
-            locked = g.wrong(src, "5001", t);
+            locked = g.wrong(src, "5001", true, t);
         }
         assert_eq!(locked, Some(Locked::Conference(Duration::from_secs(60))));
         let fresh = IpAddr::V4(std::net::Ipv4Addr::new(10, 2, 0, 1));
         assert!(matches!(
-            g.may_try(fresh, "5001", t),
+            g.may_try(fresh, "5001", true, t),
             Err(Locked::Conference(_))
         ));
-        assert_eq!(g.may_try(fresh, "5002", t), Ok(()));
+        assert_eq!(g.may_try(fresh, "5002", true, t), Ok(()));
+        // A signed-in user is not held up by what guests did.
+        assert_eq!(g.may_try(fresh, "5001", false, t), Ok(()));
     }
 }

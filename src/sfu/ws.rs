@@ -197,8 +197,13 @@ pub fn roster_entry(m: &Member) -> RosterEntry {
     }
 }
 
-/// Who is joining, from the `join` message's credentials.
-async fn identify(sfu: &Sfu, msg: &ClientMsg) -> Result<JoinRequest, ServerMsg> {
+/// Who is joining, from the `join` message's credentials (`source`: the
+/// peer's address, for the PIN guessing limits).
+async fn identify(
+    sfu: &Sfu,
+    msg: &ClientMsg,
+    source: Option<std::net::IpAddr>,
+) -> Result<JoinRequest, ServerMsg> {
     let ClientMsg::Join {
         cid,
         display_name,
@@ -219,6 +224,10 @@ async fn identify(sfu: &Sfu, msg: &ClientMsg) -> Result<JoinRequest, ServerMsg> 
         message,
     };
     if let Some(token) = link_token {
+        // A locked-out PIN is refused before the single-use link is spent.
+        server
+            .pin_gate(cid, pin.as_deref(), true, source)
+            .map_err(|e| refuse("slow_down", e.to_string()))?;
         let link = server
             .redeem_link(cid, token)
             .await
@@ -483,7 +492,7 @@ async fn serve(mut socket: WebSocket, sfu: Sfu, source: Option<std::net::IpAddr>
             return;
         }
     };
-    let req = match identify(&sfu, &msg).await {
+    let req = match identify(&sfu, &msg, source).await {
         Ok(r) => r,
         Err(refusal) => {
             let _ = send(&mut socket, &refusal).await;

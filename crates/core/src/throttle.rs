@@ -2,7 +2,8 @@
 //! address, an address and a conference), the key is locked for `lock`,
 //! doubling with every further lockout up to `max`. A success clears the
 //! key (when the caller says so); failures further apart than `forget`
-//! start the count again. The table is bounded: at `capacity` keys, the one seen longest ago
+//! start the count again, and a key quiet for `forget` after its last
+//! lock ended starts again from the first lock's length. The table is bounded: at `capacity` keys, the one seen longest ago
 //! that is not locked makes room (or, when all are locked, the one whose
 //! lock ends first). Sans-IO: `now` is passed in.
 
@@ -72,6 +73,7 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         }
         if now.saturating_sub(e.seen) > p.forget {
             e.failures = 0;
+            e.lockouts = 0;
         }
         e.seen = now;
         e.failures += 1;
@@ -82,6 +84,9 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         e.lockouts += 1;
         e.failures = 0;
         e.locked_until = Some(now.saturating_add(lock));
+        // Quiet time counts from the lock's end, so a long lock does not
+        // itself make the key forgotten.
+        e.seen = now.saturating_add(lock);
         Some(lock)
     }
 
@@ -180,6 +185,31 @@ mod tests {
             );
         }
         assert_eq!(t.remaining(&"a"), 4);
+    }
+
+    #[test]
+    fn locks_keep_doubling_past_the_forget_time_and_decay_after_quiet() {
+        let mut t = Throttle::new(policy());
+        let mut now = 0;
+        let mut locks = Vec::new();
+        // A guesser who comes back the moment each lock ends.
+        for _ in 0..8 {
+            let mut got = None;
+            for _ in 0..5 {
+                got = t.failed(&"a", s(now));
+            }
+            let lock = got.expect("the fifth failure locks");
+            locks.push(lock.as_secs());
+            now += lock.as_secs();
+        }
+        assert_eq!(locks, [30, 60, 120, 240, 480, 960, 1920, 3600]);
+        // Quiet for longer than `forget` after the last lock ended: the
+        // next lock is the first one's length again.
+        now += 901;
+        for _ in 0..4 {
+            assert_eq!(t.failed(&"a", s(now)), None);
+        }
+        assert_eq!(t.failed(&"a", s(now)), Some(s(30)));
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub(super) async fn join(
         return Err(ServerError::Invalid(errs));
     }
     let req = if let Some(token) = token {
+        // A locked-out PIN is refused before the single-use link is spent.
+        server.pin_gate(&p.id, pin.as_deref(), true, source)?;
         let link = server.redeem_link(&p.id, &token).await?;
         JoinRequest {
             id: format!("guest:{}", link.guest_id),
