@@ -178,10 +178,7 @@ fn a_scraper_reads_metrics_with_its_token_and_nothing_else() {
         401
     );
     // A short one is refused at start-up, with its key.
-    let bad = tmp.path().join("bad.toml");
-    std::fs::write(&bad, "[http]\nmetrics_token = \"short\"\n").unwrap();
-    let out = common::dais(&["config", "check", bad.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(err.contains("http.metrics_token"), "{err}");
+    let (ok, err) = common::config_check("[http]\nmetrics_token = \"short\"\n");
+    assert!(!ok, "{err}");
+    assert!(err.contains("local.toml:2: http.metrics_token"), "{err}");
 }

@@ -11,7 +11,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Dais, PIN, Start};
+use common::{Dais, PIN, Raw, Start};
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 
@@ -155,39 +155,10 @@ fn a_listed_origin_may_use_dais_and_a_bad_one_stops_start_up() {
     );
     assert_eq!((code, body["ok"].as_bool()), (200, Some(true)), "{body}");
 
-    let f = tmp.path().join("bad.toml");
-    std::fs::write(&f, "[http]\nallowed_origins = [\"panel.corp.example\"]\n").unwrap();
-    let out = common::dais(&["config", "check", f.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (ok, err) = common::config_check("[http]\nallowed_origins = [\"panel.corp.example\"]\n");
+    assert!(!ok, "{err}");
     assert!(err.contains("http.allowed_origins[0]"), "{err}");
     assert!(err.contains("panel.corp.example"), "{err}");
-}
-
-/// One raw HTTP/1.1 request naming `host`, as a browser that resolved that
-/// name to dais's address sends it: the status and body.
-fn request_as(d: &Dais, method: &str, path: &str, host: &str, extra: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = d.http.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {out:?}"));
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
 }
 
 #[test]
@@ -211,23 +182,25 @@ fn a_page_reached_through_dns_rebinding_gets_nothing() {
         "/api/v3.11/conferences",
         "/display/snapshot.png",
     ] {
-        let (code, body) = request_as(&d, "GET", path, &rebound, "");
+        let r = d.raw(Raw::get(path).host(&rebound));
+        let (code, body) = (r.status, r.body);
         assert_eq!(code, 421, "{path}: {body}");
         assert!(body.contains("rebound.attacker.example"), "{path}: {body}");
     }
-    let origin =
-        format!("Origin: {page}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n");
-    let (code, _) = request_as(&d, "POST", "/control", &rebound, &origin);
-    assert_eq!(code, 421);
+    let post = Raw::post_json("/control", "{}")
+        .host(&rebound)
+        .header("Origin", &page);
+    assert_eq!(d.raw(post).status, 421);
     // Health probes answer any name; dais's addresses and localhost are
     // its own names.
-    assert_eq!(request_as(&d, "GET", "/healthz", &rebound, "").0, 200);
+    assert_eq!(d.raw(Raw::get("/healthz").host(&rebound)).status, 200);
     for host in [
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
     ] {
-        let (code, body) = request_as(&d, "GET", "/webrtc/5001", &host, "");
+        let r = d.raw(Raw::get("/webrtc/5001").host(&host));
+        let (code, body) = (r.status, r.body);
         assert_eq!(code, 200, "{host}: {body}");
     }
     let host = format!("localhost:{port}");
@@ -249,26 +222,19 @@ fn a_listed_name_reaches_dais_and_a_bad_one_stops_start_up() {
     );
     let port = d.http.rsplit(':').next().unwrap().to_string();
     let named = format!("room-12.rooms.corp.example:{port}");
-    let (code, body) = request_as(&d, "GET", "/webrtc/5001", &named, "");
+    let r = d.raw(Raw::get("/webrtc/5001").host(&named));
+    let (code, body) = (r.status, r.body);
     assert_eq!(code, 200, "{body}");
     for path in ["/control/ws", "/webrtc/signalling/ws"] {
         upgrade_as(&d, path, Some(&named), Some(&format!("http://{named}")))
             .unwrap_or_else(|e| panic!("{path} as {named}: {e:?}"));
     }
-    let (code, _) = request_as(
-        &d,
-        "GET",
-        "/status",
-        &format!("rooms.corp.example:{port}"),
-        "",
-    );
+    let other = format!("rooms.corp.example:{port}");
+    let code = d.raw(Raw::get("/status").host(&other)).status;
     assert_eq!(code, 421, "the domain itself is not under it");
 
-    let f = tmp.path().join("bad.toml");
-    std::fs::write(&f, "[http]\nallowed_hosts = [\"https://room-12:8080\"]\n").unwrap();
-    let out = common::dais(&["config", "check", f.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (ok, err) = common::config_check("[http]\nallowed_hosts = [\"https://room-12:8080\"]\n");
+    assert!(!ok, "{err}");
     assert!(err.contains("http.allowed_hosts[0]"), "{err}");
     assert!(err.contains("https://room-12:8080"), "{err}");
 }
@@ -295,6 +261,6 @@ fn pages_served_through_a_tls_proxy_at_the_public_url_are_dais_own() {
         .unwrap_err();
         assert_eq!(code, 403, "{path}: {body}");
     }
-    assert_eq!(request_as(&d, "GET", "/webrtc/5001", host, "").0, 200);
-    assert_eq!(request_as(&d, "GET", "/status", "corp.example", "").0, 421);
+    assert_eq!(d.raw(Raw::get("/webrtc/5001").host(host)).status, 200);
+    assert_eq!(d.raw(Raw::get("/status").host("corp.example")).status, 421);
 }

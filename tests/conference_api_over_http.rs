@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, Dais, Start, bad_fields, fixture};
+use common::{Api, Dais, Raw, Start, bad_fields, fixture};
 use serde_json::json;
 
 const CLIENT: &str = "crm:correct-horse-battery";
@@ -136,51 +136,6 @@ fn guessing_secrets_at_the_token_endpoint_locks_the_address_out() {
     assert_eq!(code, 200, "{body}");
 }
 
-/// One raw HTTP request to dais from `source` (any 127.0.0.0/8 address
-/// plays another host on loopback): the status, the headers and the body.
-fn request_from(
-    source: &str,
-    d: &Dais,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> (u16, String, serde_json::Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr: std::net::SocketAddr = d.http.trim_start_matches("http://").parse().unwrap();
-    let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let out = rt.block_on(async {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind(source).unwrap();
-        let mut s = sock.connect(addr).await.unwrap();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
-            .await
-            .expect("dais answers within 20 s")
-            .unwrap();
-        String::from_utf8_lossy(&out).to_string()
-    });
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        code,
-        head.to_ascii_lowercase(),
-        serde_json::from_str(body).unwrap_or_default(),
-    )
-}
-
 #[test]
 fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
     let tmp = tempfile::tempdir().unwrap();
@@ -195,13 +150,10 @@ fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
         assert_eq!(code, 200, "{body}");
     }
     let join = |source: &str, cid: &str, pin: &str| {
-        request_from(
-            source,
-            &d,
-            "POST",
-            &format!("/api/v3.11/conferences/{cid}/participants"),
-            &json!({"display_name": "Guest", "pin": pin}).to_string(),
-        )
+        let path = format!("/api/v3.11/conferences/{cid}/participants");
+        let body = json!({"display_name": "Guest", "pin": pin}).to_string();
+        let r = d.raw(Raw::post_json(&path, &body).source(source));
+        (r.status, r.head.clone(), r.json())
     };
     // Four wrong, then the host PIN: the count starts again.
     for pin in ["0000", "1234", "9999", "4822"] {
@@ -262,13 +214,10 @@ fn guessing_a_conference_pin_locks_that_address_out_of_that_conference() {
     assert_eq!(code, 200, "{clients}");
     let link = common::link_token(clients["clients"][0]["web_url"].as_str().unwrap());
     let with_link = |source: &str| {
-        request_from(
-            source,
-            &d,
-            "POST",
-            "/api/v3.11/conferences/vault/participants",
-            &json!({"token": link, "pin": "4821"}).to_string(),
-        )
+        let body = json!({"token": link, "pin": "4821"}).to_string();
+        let r = d
+            .raw(Raw::post_json("/api/v3.11/conferences/vault/participants", &body).source(source));
+        (r.status, r.head.clone(), r.json())
     };
     assert_eq!(with_link("127.0.0.1").0, 429);
     let (code, _, body) = with_link("127.0.0.3");

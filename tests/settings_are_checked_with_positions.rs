@@ -4,16 +4,7 @@
 
 mod common;
 
-use common::dais;
-
-fn check(text: &str) -> (bool, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = tmp.path().join("local.toml");
-    std::fs::write(&f, text).unwrap();
-    let out = dais(&["config", "check", f.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr).replace(f.to_str().unwrap(), "local.toml");
-    (out.status.success(), err)
-}
+use common::{config_check as check, dais};
 
 #[test]
 fn unknown_key_is_refused_with_its_line() {

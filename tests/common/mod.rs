@@ -701,3 +701,134 @@ pub fn room_start<'a>(
     s.extra = extra.iter().map(|s| s.to_string()).collect();
     s
 }
+
+/// A request written out by hand, for what a client library decides by
+/// itself: the address it comes from (any 127.0.0.0/8 address plays
+/// another host on loopback), the `Host` it names, its header lines.
+pub struct Raw<'a> {
+    source: &'a str,
+    method: &'a str,
+    path: &'a str,
+    host: Option<&'a str>,
+    headers: String,
+    body: &'a str,
+}
+
+impl<'a> Raw<'a> {
+    pub fn get(path: &'a str) -> Self {
+        Raw {
+            source: "127.0.0.1",
+            method: "GET",
+            path,
+            host: None,
+            headers: String::new(),
+            body: "",
+        }
+    }
+
+    /// A POST of `body` as `application/json`.
+    pub fn post_json(path: &'a str, body: &'a str) -> Self {
+        Raw {
+            method: "POST",
+            body,
+            ..Raw::get(path)
+        }
+        .header("Content-Type", "application/json")
+    }
+
+    pub fn source(self, source: &'a str) -> Self {
+        Raw { source, ..self }
+    }
+
+    /// The `Host` to name instead of dais's address.
+    pub fn host(self, host: &'a str) -> Self {
+        Raw {
+            host: Some(host),
+            ..self
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push_str(&format!("{name}: {value}\r\n"));
+        self
+    }
+}
+
+/// What dais answered a [`Raw`] request.
+pub struct RawReply {
+    pub status: u16,
+    /// The status line and headers, lowercased.
+    pub head: String,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+
+    /// A header's value (`name` in lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.strip_prefix(':'))
+                .map(str::trim)
+        })
+    }
+}
+
+impl Dais {
+    /// Sends `r` on a connection of its own and reads the whole answer.
+    pub fn raw(&self, r: Raw<'_>) -> RawReply {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr: std::net::SocketAddr = self.http.trim_start_matches("http://").parse().unwrap();
+        let source: std::net::SocketAddr = format!("{}:0", r.source).parse().unwrap();
+        let host = r.host.map_or_else(|| addr.to_string(), str::to_string);
+        let req = format!(
+            "{} {} HTTP/1.1\r\nHost: {host}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+            r.method,
+            r.path,
+            r.headers,
+            r.body.len(),
+            r.body
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = rt.block_on(async {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(source).unwrap();
+            let mut s = sock.connect(addr).await.unwrap();
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+                .await
+                .expect("dais answers within 20 s")
+                .unwrap();
+            String::from_utf8_lossy(&out).to_string()
+        });
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {out:?}"));
+        RawReply {
+            status,
+            head: head.to_ascii_lowercase(),
+            body: body.to_string(),
+        }
+    }
+}
+
+/// `dais config check` on settings `text`: whether it passed, and what it
+/// printed (the file's path shown as `local.toml`).
+pub fn config_check(text: &str) -> (bool, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("local.toml");
+    std::fs::write(&f, text).unwrap();
+    let out = dais(&["config", "check", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).replace(f.to_str().unwrap(), "local.toml");
+    (out.status.success(), err)
+}
