@@ -6,6 +6,7 @@ CARGO        ?= cargo
 PROFILE_FILE ?= hardware/virtual.toml
 DATA_DIR     ?= var/run
 HTTP_LISTEN  ?= 127.0.0.1:8080
+HTTPS_LISTEN ?= 127.0.0.1:8443
 CONTROL_LISTEN ?= 127.0.0.1:4710
 CONTROL_PIN  ?= 2468
 
@@ -23,7 +24,7 @@ build: deps
 run: build
 	@mkdir -p $(DATA_DIR)
 	./target/debug/dais run --profile $(PROFILE_FILE) --data-dir $(DATA_DIR) \
-		--http-listen $(HTTP_LISTEN) --control-listen $(CONTROL_LISTEN) --control-pin $(CONTROL_PIN)
+		--http-listen $(HTTP_LISTEN) --https-listen $(HTTPS_LISTEN) --control-listen $(CONTROL_LISTEN) --control-pin $(CONTROL_PIN)
 
 ## The whole suite: unit, property and integration tests, then the
 ## appliance image booted under qemu with the binary just built, driving

@@ -37,6 +37,9 @@ enum Cmd {
         /// Overrides http.listen.
         #[arg(long, value_name = "ADDR:PORT")]
         http_listen: Option<SocketAddr>,
+        /// Overrides http.https_listen: HTTPS on ADDR:PORT, or "off".
+        #[arg(long, value_name = "ADDR:PORT", value_parser = parse_https_listen)]
+        https_listen: Option<String>,
         /// Overrides control.listen.
         #[arg(long, value_name = "ADDR:PORT")]
         control_listen: Option<SocketAddr>,
@@ -84,6 +87,15 @@ enum ConfigCmd {
     /// Read a secret on stdin and print its Argon2 hash for settings
     /// (server.api_clients secret_hash, server.users password_hash).
     HashSecret,
+}
+
+fn parse_https_listen(s: &str) -> Result<String, String> {
+    if s == "off" {
+        return Ok(String::new());
+    }
+    s.parse::<SocketAddr>()
+        .map(|a| a.to_string())
+        .map_err(|_| "ADDR:PORT such as 0.0.0.0:8443, or off".into())
 }
 
 fn parse_pin(s: &str) -> Result<String, String> {
@@ -148,6 +160,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             config,
             data_dir,
             http_listen,
+            https_listen,
             control_listen,
             api_client,
             control_pin,
@@ -157,6 +170,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 config,
                 data_dir: data_dir.unwrap_or_else(default_data_dir),
                 http_listen,
+                https_listen,
                 control_listen,
                 api_clients: api_client,
                 control_pin,

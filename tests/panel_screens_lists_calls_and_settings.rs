@@ -428,3 +428,42 @@ fn settings_open_only_with_the_admin_pin_and_lock_again_on_leaving() {
     press(&ui, "Cancel typing");
     assert!(find(&ui, "Digit 1").is_some(), "back on Home");
 }
+
+#[test]
+fn the_network_page_shows_the_https_certificate_to_check() {
+    use dais::panel::settings;
+    let (ui, _log) = panel();
+    settings::wire(&ui, "2468");
+    let mut st = idle();
+    st.endpoints.http = Some("https://10.0.0.5:8443".into());
+    st.endpoints.certificate = Some(dais::app::state::Certificate {
+        source: "device".into(),
+        fingerprint: "AA:BB".into(),
+        issuer_fingerprint: Some("7B:B1:29".into()),
+        file: "/var/lib/dais/tls/ca.pem".into(),
+        names: vec!["10.0.0.5".into()],
+    });
+    show(&ui, &st);
+    let pages = settings::pages(
+        &st,
+        &dais::config::Settings::default(),
+        &settings::NetworkInfo::default(),
+        60,
+    );
+    settings::show(&ui, &pages);
+    press(&ui, "Settings");
+    for k in ["2", "4", "6", "8"] {
+        press(&ui, &format!("Key {k}"));
+    }
+    press(&ui, "Done typing");
+    press(&ui, "Settings page Network");
+    let value = |label: &str| {
+        find(&ui, label)
+            .unwrap_or_else(|| panic!("{label} on the Network page"))
+            .accessible_value()
+            .unwrap_or_default()
+    };
+    assert_eq!(value("Device CA SHA-256"), "7B:B1:29");
+    assert_eq!(value("Certificate SHA-256"), "AA:BB");
+    assert_eq!(value("Web client"), "https://10.0.0.5:8443/webrtc/");
+}

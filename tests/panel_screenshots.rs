@@ -28,6 +28,7 @@ fn idle() -> AppState {
     st.endpoints = Endpoints {
         http: Some("http://192.0.2.10:8080".into()),
         control: Some("192.0.2.10:4710".into()),
+        certificate: None,
     };
     st
 }

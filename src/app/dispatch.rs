@@ -100,6 +100,9 @@ pub(super) async fn run_loop(
                 });
             }
             AppEvent::Endpoints(e) => l.state.send_modify(|st| st.endpoints = e),
+            AppEvent::Certificate(c) => {
+                l.state.send_modify(|st| st.endpoints.certificate = Some(c))
+            }
             AppEvent::Hardware(sel) => l.state.send_modify(|st| st.hardware = Some(sel)),
             AppEvent::MediaStarted(handle) => {
                 l.media = Some(handle);

@@ -44,6 +44,8 @@ pub enum AppEvent {
     },
     Service(Service, ServiceState),
     Endpoints(Endpoints),
+    /// The HTTPS listener serves another certificate (reloaded).
+    Certificate(state::Certificate),
     Hardware(Selection),
     MediaStarted(MediaHandle),
     Media(MediaEvent),

@@ -56,10 +56,32 @@ pub struct Services {
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
-    /// `http://ADDR:PORT`
+    /// Where dais serves its pages and APIs: `https://ADDR:PORT` with the
+    /// HTTPS listener, else `http://ADDR:PORT`.
     pub http: Option<String>,
     /// `ADDR:PORT` of the TCP control listener.
     pub control: Option<String>,
+    /// The certificate the HTTPS listener serves, when there is one.
+    pub certificate: Option<Certificate>,
+}
+
+/// The certificate dais serves over HTTPS, as the panel and `/status` show
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    /// `device` (issued by dais's own CA) or `operator` (the settings'
+    /// PEM files).
+    pub source: String,
+    /// The served certificate's SHA-256 fingerprint (`AB:CD:...`).
+    pub fingerprint: String,
+    /// Its issuer's, when the chain holds it: for a device certificate,
+    /// the device CA an organisation trusts.
+    pub issuer_fingerprint: Option<String>,
+    /// The operator's certificate file, or the device CA's PEM.
+    pub file: String,
+    /// The names and addresses a device certificate is issued for.
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -166,6 +166,22 @@ pub struct HttpSettings {
     /// A bearer token for Prometheus to read `/metrics` with; empty: only
     /// admin API and control tokens may.
     pub metrics_token: Secret,
+    /// `ADDR:PORT` of the HTTPS listener, which serves everything `listen`
+    /// does over TLS; `listen` then answers the health probes and sends
+    /// the rest here. Empty: no TLS (dais behind a TLS proxy).
+    pub https_listen: String,
+    /// The operator's certificate chain (PEM file, the server's first);
+    /// empty: a device certificate from dais's own CA.
+    pub tls_certificate: String,
+    /// The private key of `tls_certificate` (PEM file).
+    pub tls_key: String,
+}
+
+impl HttpSettings {
+    /// The HTTPS listener's address, when there is one (validated at load).
+    pub fn https(&self) -> Option<SocketAddr> {
+        self.https_listen.parse().ok()
+    }
 }
 
 impl Default for HttpSettings {
@@ -176,6 +192,9 @@ impl Default for HttpSettings {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             metrics_token: Secret::default(),
+            https_listen: String::new(),
+            tls_certificate: String::new(),
+            tls_key: String::new(),
         }
     }
 }

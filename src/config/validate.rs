@@ -85,6 +85,38 @@ impl Settings {
                     .to_string(),
             );
         }
+        let h = &self.http;
+        if !h.https_listen.is_empty() {
+            match h.https_listen.parse::<SocketAddr>() {
+                Err(_) => bad(
+                    "http.https_listen",
+                    format!(
+                        "ADDR:PORT such as \"0.0.0.0:8443\", or \"\" for none, got {:?}",
+                        h.https_listen
+                    ),
+                ),
+                Ok(a) if a == h.listen => bad(
+                    "http.https_listen",
+                    format!("an address other than http.listen ({})", h.listen),
+                ),
+                Ok(a) if self.control.enabled && a == self.control.listen => bad(
+                    "http.https_listen",
+                    format!("an address other than control.listen ({a})"),
+                ),
+                Ok(_) => {}
+            }
+        }
+        if h.tls_certificate.is_empty() != h.tls_key.is_empty() {
+            let (field, other) = if h.tls_certificate.is_empty() {
+                ("http.tls_certificate", "http.tls_key")
+            } else {
+                ("http.tls_key", "http.tls_certificate")
+            };
+            bad(
+                field,
+                format!("a PEM file, since {other} is set (both or neither)"),
+            );
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
             bad(
                 "http.max_body_bytes",

@@ -5,13 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use dais_core::origin::ServedScheme;
 use serde_json::Value;
 
 use super::session::{ControlService, Session};
@@ -28,12 +29,16 @@ pub fn router(svc: Arc<ControlService>) -> Router {
 }
 
 /// Refuses a request from another site's page (see `dais_core::origin`).
-pub fn foreign_page(headers: &HeaderMap, allowed: &[String]) -> Option<Response> {
+pub fn foreign_page(
+    headers: &HeaderMap,
+    scheme: Option<Extension<ServedScheme>>,
+    allowed: &[String],
+) -> Option<Response> {
     let value = |h| headers.get(h).and_then(|v| v.to_str().ok());
     let e = dais_core::origin::check(
         value(header::ORIGIN),
         value(header::HOST),
-        dais_core::origin::SERVED_SCHEME,
+        scheme.map(|s| s.0).unwrap_or_default().0,
         allowed,
     )
     .err()?;
@@ -51,9 +56,10 @@ async fn upgrade(
     ws: WebSocketUpgrade,
     State(svc): State<Arc<ControlService>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    scheme: Option<Extension<ServedScheme>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.web_origins()) {
+    if let Some(refused) = foreign_page(&headers, scheme, &svc.app.shared.settings.web_origins()) {
         return refused;
     }
     let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
@@ -130,10 +136,11 @@ async fn serve(mut socket: WebSocket, peer: SocketAddr, svc: &ControlService) {
 async fn one_request(
     State(svc): State<Arc<ControlService>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    scheme: Option<Extension<ServedScheme>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = foreign_page(&headers, &svc.app.shared.settings.web_origins()) {
+    if let Some(refused) = foreign_page(&headers, scheme, &svc.app.shared.settings.web_origins()) {
         return refused;
     }
     // JSON only: a page elsewhere cannot send it without asking first

@@ -16,14 +16,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
+pub mod listener;
+pub mod tls;
+
+pub use listener::serve;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("http.listen {addr}: cannot listen: {source}")]
+    #[error("{setting} {addr}: cannot listen: {source}")]
     Bind {
+        setting: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -32,10 +37,14 @@ pub enum HttpError {
 
 /// Binds the listener. Separate from serving so start-up can fail early with
 /// the address named, and so port 0 resolves to a real port.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
+pub async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, HttpError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| HttpError::Bind { addr, source })
+        .map_err(|source| HttpError::Bind {
+            setting,
+            addr,
+            source,
+        })
 }
 
 /// The panel's counters, set once the panel is up (it may never be).
@@ -88,8 +97,6 @@ pub fn router(app: App, panel: PanelSlot, viewers: Viewers) -> Router {
         .merge(api)
         .layer(DefaultBodyLimit::max(limit))
 }
-
-pub use dais_core::origin::SERVED_SCHEME;
 
 /// Refuses, with 421, every request whose `Host` is not a name dais
 /// answers to (`dais_core::origin::host_known`): a page that reached dais
@@ -186,17 +193,98 @@ fn own_names() -> Vec<String> {
     names
 }
 
-/// Serves until `cancel` fires, then finishes in-flight requests.
-pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
-    let res = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+/// What the plain listener serves when HTTPS is on: the health probes
+/// (load balancers and systemd checks need no certificate), the device CA
+/// (to trust before the first HTTPS visit; compare its fingerprint with
+/// the panel's), and for everything else a redirect to the same path on
+/// HTTPS at `https_port`.
+pub fn redirect_router(app: App, https_port: u16, tls: Arc<tls::Tls>) -> Router {
+    let edge = Edge {
+        app,
+        panel: PanelSlot::default(),
+        viewers: Arc::new(|_: &str| false),
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(edge)
+        .merge(certificate_router(tls))
+        .fallback(move |req: axum::extract::Request| to_https(req, https_port))
+}
+
+/// `GET /device-ca.pem`: the CA that issued the device certificate, for
+/// an organisation to trust (404 when the operator's certificate is
+/// served).
+pub fn certificate_router(tls: Arc<tls::Tls>) -> Router {
+    Router::new().route(
+        "/device-ca.pem",
+        get(move || {
+            let tls = tls.clone();
+            async move {
+                match tls.device_ca_pem() {
+                    Some(pem) => ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response(),
+                    None => (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(json!({"error": {"code": 404, "message": "this dais serves the operator's certificate (http.tls_certificate), not a device certificate: its issuer is the organisation's"}})),
+                    )
+                        .into_response(),
+                }
+            }
+        }),
     )
-    .with_graceful_shutdown(async move { cancel.cancelled().await })
-    .await;
-    if let Err(e) = res {
-        tracing::error!(error = %e, "http server stopped with an error");
+}
+
+/// 308 to the same path and query on HTTPS, on the host the client asked
+/// for (already one dais answers to: `known_hosts_only` runs first).
+async fn to_https(req: axum::extract::Request, https_port: u16) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let Some(name) = host_name(host) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"code": 400, "message": "this listener serves HTTPS links only: send Host so dais can say where"}})),
+        )
+            .into_response();
+    };
+    let authority = if https_port == 443 {
+        name.to_string()
+    } else {
+        format!("{name}:{https_port}")
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let location = format!("https://{authority}{path}");
+    match axum::http::HeaderValue::from_str(&location) {
+        Ok(v) => (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, v)],
+            axum::Json(json!({"error": {"code": 308, "message": format!("dais serves this over HTTPS: {location}")}})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"code": 400, "message": "the Host header cannot make a link"}})),
+        )
+            .into_response(),
     }
+}
+
+/// The name part of a `Host` value: without its port, an IPv6 literal
+/// with its brackets.
+fn host_name(host: &str) -> Option<&str> {
+    let host = host.trim();
+    let name = if host.starts_with('[') {
+        &host[..=host.find(']')?]
+    } else {
+        host.split(':').next()?
+    };
+    (!name.is_empty()).then_some(name)
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -244,6 +244,29 @@ pub fn pages(st: &AppState, settings: &Settings, net: &NetworkInfo, now_unix: u6
         network.push(row("REST API", format!("{h}/api/v3.11/")));
         network.push(row("Web client", format!("{h}/webrtc/")));
     }
+    match &st.endpoints.certificate {
+        Some(c) if c.source == "device" => {
+            network.push(row(
+                "HTTPS",
+                "device certificate: trust the device CA (/device-ca.pem) once".into(),
+            ));
+            if let Some(ca) = &c.issuer_fingerprint {
+                network.push(row("Device CA SHA-256", ca.clone()));
+            }
+            network.push(row("Certificate SHA-256", c.fingerprint.clone()));
+        }
+        Some(c) => {
+            network.push(row(
+                "HTTPS",
+                format!("the operator's certificate ({})", c.file),
+            ));
+            network.push(row("Certificate SHA-256", c.fingerprint.clone()));
+        }
+        None => network.push(row(
+            "HTTPS",
+            "off: plain HTTP (http.https_listen), for use behind a TLS proxy only".into(),
+        )),
+    }
 
     let c = &settings.control;
     let security = vec![

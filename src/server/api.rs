@@ -185,8 +185,28 @@ fn need_caller(c: MaybeCaller) -> Result<Caller, ServerError> {
 
 // ---- helpers ------------------------------------------------------------
 
-/// The public base URL and the host part for links.
-fn base(server: &Server, headers: &HeaderMap) -> (String, String) {
+/// The public base URL and the host part for links: `server.public_url`,
+/// else the scheme the request arrived in and the `Host` it named.
+struct Links(String, String);
+
+impl axum::extract::FromRequestParts<Server> for Links {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        server: &Server,
+    ) -> Result<Self, Self::Rejection> {
+        let scheme = parts
+            .extensions
+            .get::<dais_core::origin::ServedScheme>()
+            .copied()
+            .unwrap_or_default();
+        let (b, host) = base(server, &parts.headers, scheme.0);
+        Ok(Links(b, host))
+    }
+}
+
+fn base(server: &Server, headers: &HeaderMap, scheme: &str) -> (String, String) {
     if let Some(u) = &server.config().public_url {
         let host = u
             .split("://")
@@ -206,7 +226,7 @@ fn base(server: &Server, headers: &HeaderMap) -> (String, String) {
         })
         .unwrap_or("localhost")
         .to_string();
-    (format!("http://{host}"), host)
+    (format!("{scheme}://{host}"), host)
 }
 
 /// A request's JSON body: every route that reads one requires it.
@@ -380,7 +400,7 @@ fn oauth_error(error: &str, description: &str) -> Response {
 async fn list(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ServerError> {
     let mut f = Filter::default();
@@ -414,7 +434,7 @@ async fn list(
     if !errs.is_empty() {
         return Err(ServerError::Invalid(errs));
     }
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     let (page, total) = server.list(&who, &f);
     Ok(axum::Json(json!({
         "conferences": page.iter().map(|c| conference_json(c, &b)).collect::<Vec<_>>(),
@@ -452,13 +472,13 @@ fn patch_or_all_errors(
 async fn create(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     body: Bytes,
 ) -> Result<Response, ServerError> {
     let v = json_body(&body)?;
     let patch = patch_or_all_errors(&server, &who, None, &v)?;
     let c = server.create(&who, patch).await?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     Ok((
         StatusCode::OK,
         axum::Json(json!({"conference": conference_json(&c, &b)})),
@@ -469,25 +489,25 @@ async fn create(
 async fn get_one(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<IdPath>,
 ) -> Result<Response, ServerError> {
     let c = server.get(&who, &p.id)?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     Ok(axum::Json(json!({"conference": conference_json(&c, &b)})).into_response())
 }
 
 async fn update(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<IdPath>,
     body: Bytes,
 ) -> Result<Response, ServerError> {
     let v = json_body(&body)?;
     let patch = patch_or_all_errors(&server, &who, Some(&p.id), &v)?;
     let c = server.update(&who, &p.id, patch).await?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     Ok(axum::Json(json!({"conference": conference_json(&c, &b)})).into_response())
 }
 
@@ -503,11 +523,11 @@ async fn delete_one(
 async fn run(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<IdPath>,
 ) -> Result<Response, ServerError> {
     let c = server.set_running(&who, &p.id, true, Trigger::Api).await?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     Ok(
         axum::Json(json!({"state": "running", "conference": conference_json(&c, &b)}))
             .into_response(),
@@ -517,11 +537,11 @@ async fn run(
 async fn stop(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<IdPath>,
 ) -> Result<Response, ServerError> {
     let c = server.set_running(&who, &p.id, false, Trigger::Api).await?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     Ok(
         axum::Json(json!({"state": "stopped", "conference": conference_json(&c, &b)}))
             .into_response(),
@@ -608,11 +628,11 @@ async fn uninvite(
 async fn ics(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<IdPath>,
 ) -> Result<Response, ServerError> {
     let c = server.get(&who, &p.id)?;
-    let (b, host) = base(&server, &headers);
+    let Links(b, host) = links;
     let text = super::calendar::ics(&c, &b, &host, server.now()).ok_or_else(|| {
         ServerError::Conflict(format!(
             "conference {} is a virtual room: it has no time to put in a calendar",
@@ -644,11 +664,11 @@ fn sanitize_filename(s: &str) -> String {
 async fn calendars(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<IdPath>,
 ) -> Result<Response, ServerError> {
     let c = server.get(&who, &p.id)?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     let links = super::calendar::calendars(&c, &b, &api_prefix(&p.version)).ok_or_else(|| {
         ServerError::Conflict(format!(
             "conference {} is a virtual room: it has no time to put in a calendar",
@@ -663,7 +683,7 @@ async fn calendars(
 async fn software_clients(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ServerError> {
     let mut errs = Vec::new();
@@ -702,7 +722,7 @@ async fn software_clients(
         user.expect("errors were returned above"),
     );
     let (token, link) = server.issue_link(&who, &cid, &user).await?;
-    let (b, host) = base(&server, &headers);
+    let Links(b, host) = links;
     Ok(axum::Json(links::clients_json(&b, &host, &cid, &token, &link)).into_response())
 }
 

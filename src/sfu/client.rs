@@ -53,8 +53,10 @@ pub enum Credentials {
 /// Where and how to join.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `ws://host:port/webrtc/signalling/ws`.
+    /// `ws://host:port/webrtc/signalling/ws`, or `wss://`.
     pub url: String,
+    /// How a `wss://` server is trusted; `None`: the system's trust store.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub cid: String,
     pub credentials: Credentials,
     pub display_name: String,
@@ -243,7 +245,9 @@ pub async fn join(
         .unwrap_or(&target.url)
         .to_string();
     let connector = if target.url.starts_with("wss:") {
-        tokio_tungstenite::Connector::Rustls(crate::outbound::tls())
+        tokio_tungstenite::Connector::Rustls(
+            target.tls.clone().unwrap_or_else(crate::outbound::tls),
+        )
     } else {
         tokio_tungstenite::Connector::Plain
     };

@@ -53,7 +53,11 @@ pub fn router(sfu: Sfu, allowed_origins: Vec<String>) -> Router {
                         if let Err(e) = dais_core::origin::check(
                             value(header::ORIGIN),
                             value(header::HOST),
-                            dais_core::origin::SERVED_SCHEME,
+                            extensions
+                                .get::<dais_core::origin::ServedScheme>()
+                                .copied()
+                                .unwrap_or_default()
+                                .0,
                             &allowed,
                         ) {
                             tracing::warn!(error = %e, "signalling: refused a page from elsewhere");

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub http_listen: Option<SocketAddr>,
+    /// `--https-listen`: an address, or empty for off.
+    pub https_listen: Option<String>,
     pub control_listen: Option<SocketAddr>,
     /// API clients for this run only (`--api-client ID:SECRET`).
     pub api_clients: Vec<(String, String)>,
@@ -61,6 +63,9 @@ pub fn settings_for(opts: &RunOptions) -> Result<config::Loaded, config::ConfigE
     })?;
     if let Some(a) = opts.http_listen {
         loaded.settings.http.listen = a;
+    }
+    if let Some(a) = &opts.https_listen {
+        loaded.settings.http.https_listen = a.clone();
     }
     if let Some(a) = opts.control_listen {
         loaded.settings.control.listen = a;
@@ -262,9 +267,20 @@ async fn supervise(
         c.rate_limit,
     ));
 
-    // HTTP, with the control API unless it has a listener of its own.
-    let listener = http::bind(settings.http.listen).await?;
+    // HTTP, with the control API unless it has a listener of its own; with
+    // HTTPS on, all of it there, and the plain listener redirecting.
+    let tls = match settings.http.https() {
+        Some(_) => Some(load_certificate(&settings, &data_dir).await?),
+        None => None,
+    };
+    let listener = http::bind("http.listen", settings.http.listen).await?;
     let http_addr = listener.local_addr()?;
+    let secure = match settings.http.https() {
+        Some(a) => Some(http::bind("http.https_listen", a).await?),
+        None => None,
+    };
+    let https_addr = secure.as_ref().map(|l| l.local_addr()).transpose()?;
+    let served = tls.as_ref().map(|t| t.server_config());
     let panel_slot = http::PanelSlot::default();
     // Who may see the room (/status, /metrics, the pictures): admin API
     // tokens and control tokens.
@@ -283,6 +299,9 @@ async fn supervise(
     if settings.server.enabled {
         router = router.merge(crate::sfu::ws::router(sfu.clone(), settings.web_origins()));
     }
+    if let Some(t) = &tls {
+        router = router.merge(http::certificate_router(t.clone()));
+    }
     let hosts = settings.host_names();
     let mut control_http_addr = None;
     if c.enabled && c.http_listen.is_empty() {
@@ -292,16 +311,32 @@ async fn supervise(
             .http_listen
             .parse()
             .context("control.http_listen was validated at load")?;
-        let l = http::bind(addr).await?;
+        let l = http::bind("control.http_listen", addr).await?;
         control_http_addr = Some(l.local_addr()?);
         tasks.spawn(http::serve(
             l,
             http::known_hosts_only(control::ws::router(control.clone()), hosts.clone()),
             cancel.clone(),
+            served.clone(),
         ));
     }
-    let router = http::known_hosts_only(router, hosts);
-    tasks.spawn(http::serve(listener, router, cancel.clone()));
+    let router = http::known_hosts_only(router, hosts.clone());
+    match (secure, &tls, https_addr) {
+        (Some(secure), Some(t), Some(a)) => {
+            tasks.spawn(http::serve(secure, router, cancel.clone(), served.clone()));
+            let plain = http::redirect_router(app.clone(), a.port(), t.clone());
+            tasks.spawn(http::serve(
+                listener,
+                http::known_hosts_only(plain, hosts),
+                cancel.clone(),
+                None,
+            ));
+            tasks.spawn(watch_certificate(t.clone(), app.clone(), cancel.clone()));
+        }
+        _ => {
+            tasks.spawn(http::serve(listener, router, cancel.clone(), None));
+        }
+    }
     app.post(AppEvent::Service(Service::Http, ServiceState::Up))
         .await;
 
@@ -328,11 +363,15 @@ async fn supervise(
         tracing::info!(addr = %a, "control API (WebSocket, POST /control) on its own listener");
     }
     let endpoints = Endpoints {
-        http: Some(format!("http://{}", display_addr(http_addr))),
+        http: Some(match https_addr {
+            Some(a) => format!("https://{}", display_addr(a)),
+            None => format!("http://{}", display_addr(http_addr)),
+        }),
         control: control_addr.map(|a| display_addr(a).to_string()),
+        certificate: tls.as_ref().map(|t| t.info()),
     };
     app.post(AppEvent::Endpoints(endpoints.clone())).await;
-    write_endpoints(&data_dir, http_addr, control_addr)?;
+    write_endpoints(&data_dir, http_addr, https_addr, control_addr)?;
 
     // Panel.
     let mut panel_handle = None;
@@ -446,6 +485,19 @@ async fn supervise(
                     control = %endpoints.control.clone().unwrap_or_else(|| "off".into()),
                     "dais is ready"
                 );
+                if let Some(c) = &endpoints.certificate {
+                    // What to trust, and how to check it is the right one.
+                    tracing::info!(
+                        trust = %c.file,
+                        sha256 = %c.issuer_fingerprint.as_deref().filter(|_| c.source == "device").unwrap_or(&c.fingerprint),
+                        "HTTPS: {}",
+                        if c.source == "device" {
+                            "add the device CA to the browsers' trust (or open /device-ca.pem) and compare its fingerprint with the panel's (Settings > Network)"
+                        } else {
+                            "serving the operator's certificate"
+                        }
+                    );
+                }
                 systemd::ready(&msg);
                 crate::media::warm_up_dtls();
             }
@@ -615,10 +667,16 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
 }
 
 /// Where a local tool (`dais open`, tests, scripts) finds this instance.
-fn write_endpoints(dir: &Path, http: SocketAddr, control: Option<SocketAddr>) -> Result<()> {
+fn write_endpoints(
+    dir: &Path,
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+    control: Option<SocketAddr>,
+) -> Result<()> {
     let body = serde_json::json!({
         "pid": std::process::id(),
         "http": http.to_string(),
+        "https": https.map(|a| a.to_string()),
         "control": control.map(|c| c.to_string()),
     });
     let tmp = dir.join(format!("{ENDPOINTS_FILE}.tmp"));
@@ -627,6 +685,75 @@ fn write_endpoints(dir: &Path, http: SocketAddr, control: Option<SocketAddr>) ->
     std::fs::rename(&tmp, dir.join(ENDPOINTS_FILE))
         .with_context(|| format!("{}: cannot write", dir.join(ENDPOINTS_FILE).display()))?;
     Ok(())
+}
+
+/// How often the HTTPS certificate's source is looked at (the operator's
+/// files replaced, the room's addresses changed); SIGHUP looks at once.
+pub const CERTIFICATE_CHECK: Duration = Duration::from_secs(5);
+
+/// Loads the operator's certificate or the device certificate, and says
+/// which in the log with its fingerprint.
+async fn load_certificate(settings: &Settings, data_dir: &Path) -> Result<Arc<http::tls::Tls>> {
+    let source = http::tls::Source::from_settings(&settings.http, data_dir);
+    let extra = settings.host_names();
+    let names: http::tls::Names = Arc::new(move || http::tls::own_names(&extra));
+    let tls = tokio::task::spawn_blocking(move || http::tls::Tls::load(source, names))
+        .await
+        .context("certificate task failed")?
+        .map_err(|e| anyhow!("{e}"))?;
+    let info = tls.info();
+    tracing::info!(
+        source = %info.source,
+        fingerprint = %info.fingerprint,
+        issuer_fingerprint = info.issuer_fingerprint.as_deref().unwrap_or(""),
+        file = %info.file,
+        "HTTPS certificate (SHA-256)"
+    );
+    Ok(tls)
+}
+
+/// Reloads the HTTPS certificate when its files change, the room's
+/// addresses change, or on SIGHUP; a failed reload keeps the one served.
+async fn watch_certificate(tls: Arc<http::tls::Tls>, app: App, cancel: CancellationToken) {
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: the certificate reloads on its own check only");
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(CERTIFICATE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error = String::new();
+    loop {
+        let force = tokio::select! {
+            _ = cancel.cancelled() => return,
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+            _ = tick.tick() => false,
+        };
+        let t = tls.clone();
+        match tokio::task::spawn_blocking(move || t.check(force)).await {
+            Ok(Ok(changed)) => {
+                last_error.clear();
+                if let Some(info) = changed {
+                    tracing::info!(
+                        source = %info.source,
+                        fingerprint = %info.fingerprint,
+                        "HTTPS certificate reloaded (SHA-256)"
+                    );
+                    app.post(AppEvent::Certificate(info)).await;
+                }
+            }
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                if text != last_error {
+                    tracing::error!(error = %text, "HTTPS certificate: cannot reload, still serving the previous one");
+                    last_error = text;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "HTTPS certificate check failed"),
+        }
+    }
 }
 
 /// `0.0.0.0:8080` is where dais listens, not where anyone can reach it:

@@ -26,6 +26,8 @@ pub struct Dais {
     pub child: Child,
     pub data_dir: PathBuf,
     pub http: String,
+    /// The HTTPS listener's address, when dais runs with one.
+    pub https: Option<std::net::SocketAddr>,
     pub control: Option<String>,
     /// A control token for the routes that show the room (`/status`,
     /// `/metrics`, the pictures), fetched with the PIN when first needed.
@@ -100,6 +102,7 @@ impl Dais {
             child,
             data_dir: s.data_dir.to_path_buf(),
             http: String::new(),
+            https: None,
             control: None,
             viewer: std::sync::OnceLock::new(),
             log,
@@ -110,6 +113,7 @@ impl Dais {
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
                 d.http = format!("http://{}", v["http"].as_str().expect("http addr"));
+                d.https = v["https"].as_str().and_then(|a| a.parse().ok());
                 d.control = v["control"].as_str().map(str::to_string);
                 return d;
             }
@@ -726,6 +730,16 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// A POST of `body` as `content_type`.
+    pub fn post(path: &'a str, content_type: &str, body: &'a str) -> Self {
+        Raw {
+            method: "POST",
+            body,
+            ..Raw::get(path)
+        }
+        .header("Content-Type", content_type)
+    }
+
     /// A POST of `body` as `application/json`.
     pub fn post_json(path: &'a str, body: &'a str) -> Self {
         Raw {
@@ -755,6 +769,7 @@ impl<'a> Raw<'a> {
 }
 
 /// What dais answered a [`Raw`] request.
+#[derive(Debug)]
 pub struct RawReply {
     pub status: u16,
     /// The status line and headers, lowercased.
@@ -777,21 +792,45 @@ impl RawReply {
     }
 }
 
+impl Raw<'_> {
+    /// The request as sent, naming `addr` as its Host unless told another.
+    fn text(&self, addr: std::net::SocketAddr) -> String {
+        let host = self.host.map_or_else(|| addr.to_string(), str::to_string);
+        format!(
+            "{} {} HTTP/1.1\r\nHost: {host}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+            self.method,
+            self.path,
+            self.headers,
+            self.body.len(),
+            self.body
+        )
+    }
+}
+
+impl RawReply {
+    /// Parses a whole HTTP/1.1 answer.
+    pub fn parse(out: &str) -> Self {
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((out, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {out:?}"));
+        RawReply {
+            status,
+            head: head.to_ascii_lowercase(),
+            body: body.to_string(),
+        }
+    }
+}
+
 impl Dais {
     /// Sends `r` on a connection of its own and reads the whole answer.
     pub fn raw(&self, r: Raw<'_>) -> RawReply {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr: std::net::SocketAddr = self.http.trim_start_matches("http://").parse().unwrap();
         let source: std::net::SocketAddr = format!("{}:0", r.source).parse().unwrap();
-        let host = r.host.map_or_else(|| addr.to_string(), str::to_string);
-        let req = format!(
-            "{} {} HTTP/1.1\r\nHost: {host}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-            r.method,
-            r.path,
-            r.headers,
-            r.body.len(),
-            r.body
-        );
+        let req = r.text(addr);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -808,18 +847,75 @@ impl Dais {
                 .unwrap();
             String::from_utf8_lossy(&out).to_string()
         });
-        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {out:?}"));
-        RawReply {
-            status,
-            head: head.to_ascii_lowercase(),
-            body: body.to_string(),
-        }
+        RawReply::parse(&out)
     }
+
+    /// Sends `r` over TLS to the HTTPS listener as `server_name`, trusting
+    /// what `tls` trusts; the answer and the certificates dais presented.
+    pub fn https(
+        &self,
+        r: Raw<'_>,
+        server_name: &str,
+        tls: &std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<(RawReply, Vec<rustls::pki_types::CertificateDer<'static>>), String> {
+        use std::io::{Read, Write};
+        let addr = self.https.expect("dais runs with --https-listen");
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+            .map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(tls.clone(), name).map_err(|e| e.to_string())?;
+        let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.write_all(r.text(addr).as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        match s.read_to_end(&mut out) {
+            Ok(_) => {}
+            // dais closes without close_notify after `Connection: close`
+            // at times; what arrived is the whole answer.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let certs = s
+            .conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        Ok((RawReply::parse(&String::from_utf8_lossy(&out)), certs))
+    }
+}
+
+/// TLS trusting only the CA in `ca_pem`, as an organisation that added a
+/// room's device CA would.
+pub fn trusting(ca_pem: &[u8]) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(c.expect("a PEM certificate"))
+            .expect("a CA certificate");
+    }
+    #[allow(deprecated)] // ring, as dais uses
+    let provider = rustls::crypto::ring::default_provider();
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // Every connection a full handshake: a resumed session presents no
+    // certificate, and tests look at the one served now.
+    config.resumption = rustls::client::Resumption::disabled();
+    std::sync::Arc::new(config)
+}
+
+/// A certificate's SHA-256 fingerprint as dais shows it (`AB:CD:...`).
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// `dais config check` on settings `text`: whether it passed, and what it

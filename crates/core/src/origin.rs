@@ -19,10 +19,18 @@
 //! by. dais answers to IP literals, `localhost`, its own host names and
 //! the names in `http.allowed_hosts`; other names are refused.
 
-/// The scheme dais's listeners serve; an `Origin` is dais's own only in
-/// it. (One place for the web edge, the control API and the signalling to
-/// read; the HTTPS listener will pass its own.)
-pub const SERVED_SCHEME: &str = "http";
+/// The scheme a request arrived in (`http` or `https`): the listener puts
+/// it in every request's extensions, and an `Origin` is dais's own only in
+/// it. A request without one (a router driven directly, as in tests) is
+/// `http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedScheme(pub &'static str);
+
+impl Default for ServedScheme {
+    fn default() -> Self {
+        ServedScheme("http")
+    }
+}
 
 /// Why a browser request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

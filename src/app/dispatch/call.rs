@@ -90,6 +90,7 @@ impl Reach {
         };
         Ok(Target {
             url: entry.signalling_url(),
+            tls: None,
             cid,
             credentials: Credentials::Token {
                 access_token: token,
@@ -471,15 +472,21 @@ impl Loop {
         guest: Option<GuestLogin>,
         name: &str,
     ) -> Result<Target, CommandError> {
-        let http = self
-            .state
-            .borrow()
-            .endpoints
-            .http
-            .clone()
-            .ok_or_else(|| err(ErrorCode::Unavailable, "the HTTP listener is not up yet"))?;
+        let (http, certificate) = {
+            let st = self.state.borrow();
+            (st.endpoints.http.clone(), st.endpoints.certificate.clone())
+        };
+        let http =
+            http.ok_or_else(|| err(ErrorCode::Unavailable, "the HTTP listener is not up yet"))?;
         let port = http.rsplit(':').next().unwrap_or("80");
-        let url = format!("ws://127.0.0.1:{port}/webrtc/signalling/ws");
+        // Over HTTPS, dais trusts exactly the certificate it serves.
+        let (url, tls) = match (http.starts_with("https:"), certificate) {
+            (true, Some(c)) => (
+                format!("wss://127.0.0.1:{port}/webrtc/signalling/ws"),
+                Some(crate::outbound::pinned(&c.fingerprint)),
+            ),
+            _ => (format!("ws://127.0.0.1:{port}/webrtc/signalling/ws"), None),
+        };
         let (credentials, display_name) = match guest {
             Some(g) => (
                 Credentials::Link(g.token),
@@ -503,6 +510,7 @@ impl Loop {
         };
         Ok(Target {
             url,
+            tls,
             cid: cid.to_string(),
             credentials,
             display_name,

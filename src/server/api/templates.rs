@@ -145,11 +145,11 @@ pub(super) async fn delete_template(
 pub(super) async fn start_template(
     State(server): State<Server>,
     Auth(who): Auth,
-    headers: HeaderMap,
+    links: Links,
     Path(p): Path<TidPath>,
 ) -> Result<Response, ServerError> {
     let c = server.start_template(&who, tid(&p)?).await?;
-    let (b, _) = base(&server, &headers);
+    let Links(b, _) = links;
     Ok(axum::Json(json!({"conference": conference_json(&c, &b)})).into_response())
 }
 

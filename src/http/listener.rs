@@ -1,0 +1,114 @@
+//! Serving a router on a TCP listener, in the clear or over TLS: one
+//! HTTP/1.1 connection per accepted socket (WebSocket upgrades included),
+//! each request told who sent it (`ConnectInfo`) and in which scheme it
+//! arrived ([`ServedScheme`]).
+//!
+//! Every connection has deadlines: the TLS handshake must finish within
+//! [`HANDSHAKE_TIMEOUT`] and a request's head arrive within
+//! [`HEADER_READ_TIMEOUT`], so a client that opens a socket and trickles
+//! bytes (slowloris) is closed instead of holding it. On `cancel` the
+//! listener stops accepting and every connection finishes the request in
+//! flight, then closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use dais_core::origin::ServedScheme;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+/// How long a client has to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's head, from when dais starts
+/// reading it (a new connection, or the next request on a kept-alive one).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Serves `router` on `listener` until `cancel` fires, over TLS when
+/// `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let scheme = ServedScheme(if tls.is_some() { "https" } else { "http" });
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: let some
+                    // connections close rather than spin.
+                    tracing::warn!(error = %e, scheme = scheme.0, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let cancel = cancel.clone();
+        let acceptor = acceptor.clone();
+        conns.spawn(async move {
+            match acceptor {
+                None => connection(stream, peer, scheme, router, cancel).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(tls, peer, scheme, router, cancel).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    // Stopping: each connection saw `cancel` and finishes its request.
+    while conns.join_next().await.is_some() {}
+}
+
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    scheme: ServedScheme,
+    router: Router,
+    cancel: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: axum::http::Request<_>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(scheme);
+        // A Router is always ready; it needs no poll_ready first.
+        router.clone().call(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        _ = cancel.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
