@@ -21,6 +21,9 @@ PACKAGES=(
   libsqlite3-dev sqlite3
   # headless display and the browser for web-client tests
   xvfb xauth chromium chromium-driver
+  # the browser's trust of a room's device CA (certutil), and a second host
+  # on a LAN for it (ip netns, veth)
+  libnss3-tools iproute2
   # systemd-analyze for unit verification, curl for scripts
   systemd curl ca-certificates
   # desktop-file-validate checks the x-scheme-handler .desktop file

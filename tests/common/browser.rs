@@ -103,10 +103,23 @@ pub struct Browser {
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
+    /// The network namespace it runs in, when it plays another host.
+    ns: Option<String>,
 }
 
 impl Browser {
     pub fn launch(fake: Fake) -> Browser {
+        Browser::start(fake, None)
+    }
+
+    /// A browser on another host of `lan` that trusts the CA in `ca_pem`
+    /// the way an organisation's machines do: in its user's NSS database
+    /// (`certutil`), not by ignoring certificate errors.
+    pub fn launch_on(lan: &super::common::lan::Lan, ca_pem: &[u8], fake: Fake) -> Browser {
+        Browser::start(fake, Some((lan.ns.as_str(), ca_pem)))
+    }
+
+    fn start(fake: Fake, lan: Option<(&str, &[u8])>) -> Browser {
         let dir = tempfile::tempdir().expect("browser dir");
         let video = dir.path().join("camera.y4m");
         let audio = dir.path().join("mic.wav");
@@ -121,7 +134,35 @@ impl Browser {
             .find(|p| Path::new(p).exists())
             .expect("chromium is installed (scripts/install-deps.sh)");
         let log = std::fs::File::create(dir.path().join("chromium.log")).unwrap();
-        let child = Command::new(exe)
+        // Chromium reads the user's NSS database under $HOME.
+        let home = dir.path().join("home");
+        let mut cmd = match lan {
+            None => Command::new(exe),
+            Some((ns, ca_pem)) => {
+                let db = home.join(".pki/nssdb");
+                std::fs::create_dir_all(&db).unwrap();
+                let ca = dir.path().join("room-ca.pem");
+                std::fs::write(&ca, ca_pem).unwrap();
+                let db_arg = format!("sql:{}", db.display());
+                certutil(&["-d", &db_arg, "-N", "--empty-password"]);
+                certutil(&[
+                    "-d",
+                    &db_arg,
+                    "-A",
+                    "-t",
+                    "C,,",
+                    "-n",
+                    "dais device CA",
+                    "-i",
+                    ca.to_str().unwrap(),
+                ]);
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(exe);
+                c
+            }
+        };
+        let child = cmd
+            .env("HOME", &home)
             .args([
                 "--headless=new",
                 "--no-sandbox",
@@ -165,24 +206,81 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromium did not start");
             std::thread::sleep(Duration::from_millis(50));
         };
-        Browser { child, dir, port }
+        Browser {
+            child,
+            dir,
+            port,
+            ns: lan.map(|(ns, _)| ns.to_string()),
+        }
+    }
+
+    /// A TCP connection to the browser's DevTools port: from inside its
+    /// namespace when it plays another host.
+    fn devtools(&self) -> std::io::Result<TcpStream> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        match &self.ns {
+            None => TcpStream::connect(addr),
+            Some(ns) => super::common::lan::in_namespace(ns, || TcpStream::connect(addr)),
+        }
+    }
+
+    /// The DevTools target list.
+    fn targets(&self) -> Value {
+        use std::io::Read;
+        let Ok(mut s) = self.devtools() else {
+            return Value::Null;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let req = format!(
+            "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        if s.write_all(req.as_bytes()).is_err() {
+            return Value::Null;
+        }
+        // DevTools keeps the connection open: read the head, then as many
+        // bytes as it says.
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&out).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())
+                        .flatten()
+                });
+                if length.is_some_and(|n| body.len() >= n) {
+                    return serde_json::from_str(body).unwrap_or(Value::Null);
+                }
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let text = String::from_utf8_lossy(&out).to_string();
+                    return text
+                        .split_once("\r\n\r\n")
+                        .and_then(|(_, body)| serde_json::from_str(body).ok())
+                        .unwrap_or(Value::Null);
+                }
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
     }
 
     /// The first page (tab), ready to drive.
     pub fn page(&self) -> Page {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let list: Value = ureq::get(&format!("http://127.0.0.1:{}/json/list", self.port))
-                .call()
-                .ok()
-                .and_then(|mut r| r.body_mut().read_json().ok())
-                .unwrap_or(Value::Null);
+            let list = self.targets();
             if let Some(url) = list.as_array().and_then(|a| {
                 a.iter()
                     .find(|t| t["type"] == "page")
                     .and_then(|t| t["webSocketDebuggerUrl"].as_str())
             }) {
-                let (ws, _) = tungstenite::connect(url).expect("devtools websocket");
+                let stream = self.devtools().expect("devtools connection");
+                let (ws, _) = tungstenite::client(url, MaybeTlsStream::Plain(stream))
+                    .expect("devtools websocket");
                 if let MaybeTlsStream::Plain(s) = ws.get_ref() {
                     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                 }
@@ -300,6 +398,19 @@ impl Page {
 
 /// One second of a solid colour at 320×240, 15 frames/s, as I420 YUV4MPEG2
 /// (Chromium loops the file).
+fn certutil(args: &[&str]) {
+    let out = Command::new("certutil")
+        .args(args)
+        .output()
+        .expect("certutil is installed (libnss3-tools, scripts/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "certutil {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn write_y4m(path: &PathBuf, (r, g, b): (u8, u8, u8)) {
     let (w, h) = (320usize, 240usize);
     let (r, g, b) = (r as f64, g as f64, b as f64);

@@ -3,6 +3,8 @@
 //! TCP, stop it with a real signal.
 #![allow(dead_code)]
 
+pub mod lan;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -113,7 +115,21 @@ impl Dais {
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
                 d.http = format!("http://{}", v["http"].as_str().expect("http addr"));
-                d.https = v["https"].as_str().and_then(|a| a.parse().ok());
+                d.https = v["https"]
+                    .as_str()
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| {
+                        if a.ip().is_unspecified() {
+                            std::net::SocketAddr::from(([127, 0, 0, 1], a.port()))
+                        } else {
+                            a
+                        }
+                    });
+                if d.https.is_some()
+                    && let Ok(pem) = std::fs::read(d.data_dir.join("tls/ca.pem"))
+                {
+                    trust(&pem);
+                }
                 d.control = v["control"].as_str().map(str::to_string);
                 return d;
             }
@@ -134,7 +150,16 @@ impl Dais {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.http, path)
+        format!("{}{}", self.base(), path)
+    }
+
+    /// Where dais serves its API and pages: `https://ADDR:PORT` with the
+    /// HTTPS listener, else the plain one.
+    pub fn base(&self) -> String {
+        match self.https {
+            Some(a) => format!("https://{a}"),
+            None => self.http.clone(),
+        }
     }
 
     /// Waits for `/readyz` to answer 200.
@@ -320,10 +345,42 @@ impl Control {
     }
 }
 
+/// The device CAs (DER) of the daises this test process started with
+/// HTTPS: every helper's client trusts them, as an organisation that added
+/// them to its machines would.
+static TRUSTED: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Trusts the device CA in `ca_pem` from now on.
+pub fn trust(ca_pem: &[u8]) {
+    use rustls::pki_types::pem::PemObject;
+    let mut trusted = TRUSTED.lock().unwrap_or_else(|e| e.into_inner());
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem).flatten() {
+        if !trusted.iter().any(|t| t[..] == c[..]) {
+            trusted.push(c.to_vec());
+        }
+    }
+}
+
 fn agent() -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let certs: Vec<Certificate<'static>> = TRUSTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|d| Certificate::from_der(d).to_owned())
+        .collect();
+    #[allow(deprecated)] // ring, as dais uses
+    let ring = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
+        .tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::Rustls)
+                .unversioned_rustls_crypto_provider(ring)
+                .root_certs(RootCerts::new_with_certs(&certs))
+                .build(),
+        )
         .build()
         .into()
 }

@@ -478,14 +478,15 @@ impl Loop {
         };
         let http =
             http.ok_or_else(|| err(ErrorCode::Unavailable, "the HTTP listener is not up yet"))?;
-        let port = http.rsplit(':').next().unwrap_or("80");
-        // Over HTTPS, dais trusts exactly the certificate it serves.
+        // Where dais listens (loopback for a wildcard listener). Over
+        // HTTPS, dais trusts exactly the certificate it serves.
+        let authority = http.split("://").nth(1).unwrap_or(&http);
         let (url, tls) = match (http.starts_with("https:"), certificate) {
             (true, Some(c)) => (
-                format!("wss://127.0.0.1:{port}/webrtc/signalling/ws"),
+                format!("wss://{authority}/webrtc/signalling/ws"),
                 Some(crate::outbound::pinned(&c.fingerprint)),
             ),
-            _ => (format!("ws://127.0.0.1:{port}/webrtc/signalling/ws"), None),
+            _ => (format!("ws://{authority}/webrtc/signalling/ws"), None),
         };
         let (credentials, display_name) = match guest {
             Some(g) => (
