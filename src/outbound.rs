@@ -91,6 +91,17 @@ pub fn http() -> Result<&'static reqwest::Client, OutboundError> {
     if let Some(c) = CLIENT.get() {
         return Ok(c);
     }
+    let mut tls = (*tls()).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let client = builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| OutboundError::Tls(OutboundError::from(e).to_string()))?;
+    Ok(CLIENT.get_or_init(|| client))
+}
+
+/// Every outbound client's settings but its TLS: deadlines, redirects.
+fn builder() -> reqwest::ClientBuilder {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let downgrade = attempt.url().scheme() == "http"
             && attempt
@@ -105,17 +116,11 @@ pub fn http() -> Result<&'static reqwest::Client, OutboundError> {
             attempt.follow()
         }
     });
-    let mut tls = (*tls()).clone();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .user_agent(concat!("dais/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirect(policy)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|e| OutboundError::Tls(OutboundError::from(e).to_string()))?;
-    Ok(CLIENT.get_or_init(|| client))
 }
 
 /// The TLS settings for WebSocket connections (wss://): the same crypto
@@ -129,60 +134,152 @@ pub fn tls() -> Arc<rustls::ClientConfig> {
 /// (`AB:CD:...`, 32 pairs).
 pub fn fingerprint(der: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    dais_core::fingerprint::format(&sha2::Sha256::digest(der))
+}
+
+/// How a server's certificate is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Trust {
+    /// The system's trust store, names checked.
+    #[default]
+    System,
+    /// One certificate, by its SHA-256 fingerprint (shown form): the
+    /// server's own, whatever name it is for, or a CA in the chain it
+    /// presents, which must then have issued it for the name asked for.
+    Pinned(String),
+    /// The CA certificates of a PEM file (its bytes), trusted for this
+    /// server alone, names checked.
+    Ca(Vec<u8>),
 }
 
 /// TLS that trusts exactly one server certificate, the one whose SHA-256
-/// fingerprint is `fingerprint`, whatever name it is for: dais reaching
-/// its own HTTPS listener over loopback (a name check there would need
+/// fingerprint is `fingerprint` (see [`Trust::Pinned`]): dais reaching its
+/// own HTTPS listener over loopback (a name check there would need
 /// `127.0.0.1` in an operator's certificate). The handshake's signature is
 /// still checked against that certificate's key, so only its holder
 /// passes.
 pub fn pinned(fingerprint: &str) -> Arc<rustls::ClientConfig> {
+    match tls_for(&Trust::Pinned(fingerprint.to_string())) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot pin a certificate: trusting the system store");
+            tls()
+        }
+    }
+}
+
+/// The TLS settings for a server trusted as `trust` says.
+pub fn tls_for(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, OutboundError> {
     crypto();
     #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let verifier = Pinned {
-        fingerprint: fingerprint.to_ascii_uppercase(),
-        algorithms: provider.signature_verification_algorithms,
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .expect("ring supports TLS 1.2 and 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    Arc::new(config)
+        .map_err(|e| OutboundError::Tls(e.to_string()))?;
+    let config = match trust {
+        Trust::System => return Ok(tls()),
+        Trust::Pinned(fingerprint) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                fingerprint: dais_core::fingerprint::parse(fingerprint)
+                    .unwrap_or_else(|| fingerprint.clone()),
+                provider,
+            }))
+            .with_no_client_auth(),
+        Trust::Ca(pem) => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                let c = c.map_err(|e| OutboundError::Tls(format!("not a PEM certificate: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| OutboundError::Tls(format!("not a CA certificate: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(OutboundError::Tls(
+                    "holds no -----BEGIN CERTIFICATE----- block".into(),
+                ));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// An HTTP client for a server trusted as `trust` says: the shared one
+/// for the system's store, else one per trust, kept for the next request.
+pub fn http_for(trust: &Trust) -> Result<reqwest::Client, OutboundError> {
+    if *trust == Trust::System {
+        return http().cloned();
+    }
+    static CLIENTS: OnceLock<std::sync::Mutex<std::collections::HashMap<Trust, reqwest::Client>>> =
+        OnceLock::new();
+    let clients = CLIENTS.get_or_init(Default::default);
+    if let Some(c) = clients.lock().ok().and_then(|m| m.get(trust).cloned()) {
+        return Ok(c);
+    }
+    let mut tls = (*tls_for(trust)?).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let client = builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| OutboundError::Tls(OutboundError::from(e).to_string()))?;
+    if let Ok(mut m) = clients.lock() {
+        // A handful of servers; the map never grows past the settings'.
+        if m.len() > 64 {
+            m.clear();
+        }
+        m.insert(trust.clone(), client.clone());
+    }
+    Ok(client)
 }
 
 #[derive(Debug)]
 struct Pinned {
     fingerprint: String,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl rustls::client::danger::ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
         end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         let presented = fingerprint(end_entity);
         if presented == self.fingerprint {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the server's certificate is {presented}, not the pinned {}",
-                self.fingerprint
-            )))
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
         }
+        // A pinned CA the server sent along: it must have issued the
+        // server's certificate, for this name.
+        if let Some(ca) = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+        {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.clone().into_owned())?;
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                self.provider.clone(),
+            )
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+            return verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        }
+        let issuers: Vec<String> = intermediates.iter().map(|c| fingerprint(c)).collect();
+        Err(rustls::Error::General(format!(
+            "{} presented the certificate SHA-256 {presented}{}, not the pinned {}",
+            server_name.to_str(),
+            if issuers.is_empty() {
+                String::new()
+            } else {
+                format!(" (issued by SHA-256 {})", issuers.join(", "))
+            },
+            self.fingerprint
+        )))
     }
 
     fn verify_tls12_signature(
@@ -191,7 +288,12 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -200,11 +302,18 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -262,3 +262,123 @@ fn a_far_end_that_never_answers_holds_up_nothing_and_hanging_up_gives_the_join_u
         "{r}"
     );
 }
+
+/// Another dais over HTTPS: its device CA pinned by fingerprint (as the
+/// panel shows it) or given as a PEM file, never the system's store for a
+/// certificate it cannot know; a wrong pin is refused naming the server
+/// and both fingerprints.
+#[test]
+fn rooms_join_each_other_over_https_trusting_only_what_they_were_told() {
+    use rustls::pki_types::pem::PemObject;
+    let tmp = tempfile::tempdir().unwrap();
+    let host = start_room(
+        &tmp.path().join("host"),
+        "blue",
+        "",
+        &[
+            "--https-listen",
+            "127.0.0.1:0",
+            "--api-client",
+            "boardroom:s3cret-s3cret",
+            "--api-client",
+            "crm:correct-horse-battery",
+        ],
+    );
+    let api = Api::new(&host.base()).login_client("crm", "correct-horse-battery");
+    let cid = api.running_conference(
+        &json!({"topic": "Two sites, TLS", "owner": "room", "type": 0, "max_participants": 5}),
+    );
+    let mut hc = host.control();
+    assert_eq!(hc.send_line(&format!("trueconf:\\c\\{cid}"))["ok"], true);
+
+    let port = host.https.unwrap().port();
+    let ca_file = tmp.path().join("host/tls/ca.pem");
+    let ca_pem = std::fs::read(&ca_file).unwrap();
+    let ca =
+        common::fingerprint(&rustls::pki_types::CertificateDer::from_pem_slice(&ca_pem).unwrap());
+    let wrong = common::fingerprint(b"another room");
+    // Two names for the host, each trusted another way: its device CA
+    // pinned (lower case, no colons: as an operator may paste it), and a
+    // wrong pin.
+    let entry = |host: &str, trust: &str| {
+        format!(
+            "[[conference.servers]]\nhost = \"{host}\"\nscheme = \"https\"\nclient_id = \"boardroom\"\nclient_secret = \"s3cret-s3cret\"\n{trust}\n"
+        )
+    };
+    let config = [
+        entry(
+            &format!("localhost:{port}"),
+            &format!("fingerprint = \"{}\"", ca.replace(':', "").to_lowercase()),
+        ),
+        entry(
+            &format!("127.0.0.1:{port}"),
+            &format!("fingerprint = \"{wrong}\""),
+        ),
+    ]
+    .concat();
+    let visitor = start_room(&tmp.path().join("visitor"), "red", &config, &[]);
+    let mut vc = visitor.control();
+
+    let r = vc.send_line(&format!("trueconf:\\c\\{cid}@127.0.0.1:{port}%23vcs"));
+    assert_eq!(r["ok"], false, "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains(&wrong) && msg.contains(&ca),
+        "names the server, the pin and what it presented: {msg}"
+    );
+
+    let r = vc.send_line(&format!("trueconf:\\c\\{cid}@localhost:{port}%23vcs"));
+    assert_eq!(r["ok"], true, "{r}");
+    eventually(
+        Duration::from_secs(40),
+        "the visitor's red camera on the host's display",
+        || display_shows(&host, RED).then_some(()),
+    );
+    assert_eq!(vc.call(json!({"method": "hangUp"}))["ok"], true);
+    drop(visitor);
+
+    // The CA as a file, trusted for that server alone; without either,
+    // the system's store, which cannot know a device CA.
+    let visitor = start_room(
+        &tmp.path().join("visitor2"),
+        "red",
+        &[
+            entry(
+                &format!("127.0.0.1:{port}"),
+                &format!("ca = \"{}\"", ca_file.display()),
+            ),
+            entry(&format!("localhost:{port}"), ""),
+        ]
+        .concat(),
+        &[],
+    );
+    let mut vc = visitor.control();
+    let r = vc.send_line(&format!("trueconf:\\c\\{cid}@localhost:{port}%23vcs"));
+    assert_eq!(r["ok"], false, "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.to_lowercase().contains("issuer"), "{msg}");
+    let r = vc.send_line(&format!("trueconf:\\c\\{cid}@127.0.0.1:{port}%23vcs"));
+    assert_eq!(r["ok"], true, "{r}");
+    eventually(
+        Duration::from_secs(40),
+        "the host's blue camera on the visitor's display",
+        || display_shows(&visitor, BLUE).then_some(()),
+    );
+}
+
+#[test]
+fn a_pin_or_ca_needs_https_and_a_pin_is_a_fingerprint() {
+    let (ok, err) = common::config_check(
+        "[[conference.servers]]\nhost = \"room-7:8443\"\nscheme = \"http\"\nclient_id = \"a\"\nclient_secret = \"b\"\nca = \"/etc/ca.pem\"\n",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("conference.servers[0].ca") && err.contains("https"),
+        "{err}"
+    );
+    let (ok, err) = common::config_check(
+        "[[conference.servers]]\nhost = \"room-7:8443\"\nscheme = \"https\"\nclient_id = \"a\"\nclient_secret = \"b\"\nfingerprint = \"7B:B1\"\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("conference.servers[0].fingerprint"), "{err}");
+}

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dais::outbound::Trust;
 use dais::sfu::client::{self, ClientError};
 
 /// A request as the far end got it.
@@ -123,7 +124,13 @@ fn a_chunked_answer_is_read_whole() {
             r#"{"access_token":"a-token-longer-than-one-chunk","token_type":"Bearer","expires_in":3600}"#,
         )
     });
-    let token = block_on(client::sign_in(&far.base(), "room", "s3cret")).unwrap();
+    let token = block_on(client::sign_in(
+        &far.base(),
+        &Trust::System,
+        "room",
+        "s3cret",
+    ))
+    .unwrap();
     assert_eq!(token, "a-token-longer-than-one-chunk");
     let got = far.got();
     assert_eq!(got[0].line, "POST /oauth2/v1/token HTTP/1.1");
@@ -143,7 +150,12 @@ fn a_chunked_answer_is_read_whole() {
             r#"{"error":"invalid_client","error_description":"unknown client or wrong secret"}"#,
         )
     });
-    match block_on(client::sign_in(&far.base(), "room", "wrong")) {
+    match block_on(client::sign_in(
+        &far.base(),
+        &Trust::System,
+        "room",
+        "wrong",
+    )) {
         Err(ClientError::SignIn { host, reason }) => {
             assert_eq!(host, format!("127.0.0.1:{}", far.port));
             assert_eq!(reason, "unknown client or wrong secret");
@@ -168,6 +180,7 @@ fn a_moved_api_is_followed_with_the_request_body_and_credentials_stay_with_their
     let old = FarEnd::start(move |_| redirect("307 Temporary Redirect", &to));
     let cid = block_on(client::place_call(
         &old.base(),
+        &Trust::System,
         "token-1",
         "room",
         "ann",
@@ -190,7 +203,12 @@ fn a_moved_api_is_followed_with_the_request_body_and_credentials_stay_with_their
 #[test]
 fn a_redirect_loop_is_a_clear_error_not_a_hang() {
     let far = FarEnd::start(|_| redirect("308 Permanent Redirect", "/oauth2/v1/token"));
-    match block_on(client::sign_in(&far.base(), "room", "s3cret")) {
+    match block_on(client::sign_in(
+        &far.base(),
+        &Trust::System,
+        "room",
+        "s3cret",
+    )) {
         Err(ClientError::Unreachable { host, reason }) => {
             assert_eq!(host, format!("127.0.0.1:{}", far.port));
             assert!(reason.contains("more than 5 redirects"), "{reason}");
@@ -205,7 +223,7 @@ fn a_redirect_loop_is_a_clear_error_not_a_hang() {
 fn https_to_a_server_without_tls_fails_with_a_reason() {
     let far = FarEnd::start(|_| chunked("200 OK", r#"{"access_token":"x"}"#));
     let base = format!("https://127.0.0.1:{}", far.port);
-    match block_on(client::sign_in(&base, "room", "s3cret")) {
+    match block_on(client::sign_in(&base, &Trust::System, "room", "s3cret")) {
         Err(ClientError::Unreachable { reason, .. }) => {
             assert!(!reason.is_empty());
             // Nothing was taken for an answer.
@@ -219,6 +237,7 @@ fn https_to_a_server_without_tls_fails_with_a_reason() {
     drop(closed);
     match block_on(client::sign_in(
         &format!("http://127.0.0.1:{port}"),
+        &Trust::System,
         "room",
         "s3cret",
     )) {

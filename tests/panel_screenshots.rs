@@ -27,6 +27,7 @@ fn idle() -> AppState {
     st.activity = Activity::Idle;
     st.endpoints = Endpoints {
         http: Some("http://192.0.2.10:8080".into()),
+        plain_http: None,
         control: Some("192.0.2.10:4710".into()),
         certificate: None,
     };

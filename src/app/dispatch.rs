@@ -235,17 +235,17 @@ impl Loop {
 
     /// Whether `host` (with an optional port) is this dais.
     fn is_local(&self, host: &str) -> bool {
-        let http = self
-            .state
-            .borrow()
-            .endpoints
-            .http
-            .clone()
-            .unwrap_or_default();
-        let our_port = http.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+        let ports: Vec<u16> = {
+            let st = self.state.borrow();
+            [&st.endpoints.http, &st.endpoints.plain_http]
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.rsplit(':').next()?.parse().ok())
+                .collect()
+        };
         is_local_host(
             host,
-            our_port,
+            &ports,
             self.shared.settings.server.public_url.as_str(),
         )
     }

@@ -59,6 +59,9 @@ pub struct Endpoints {
     /// Where dais serves its pages and APIs: `https://ADDR:PORT` with the
     /// HTTPS listener, else `http://ADDR:PORT`.
     pub http: Option<String>,
+    /// `http://ADDR:PORT` of the plain listener when HTTPS serves the rest
+    /// (it answers the probes and redirects).
+    pub plain_http: Option<String>,
     /// `ADDR:PORT` of the TCP control listener.
     pub control: Option<String>,
     /// The certificate the HTTPS listener serves, when there is one.

@@ -671,6 +671,13 @@ pub struct RemoteServerSettings {
     pub scheme: String,
     pub client_id: String,
     pub client_secret: Secret,
+    /// With "https": the SHA-256 fingerprint (`AB:CD:…`) of its
+    /// certificate, or of the CA in the chain it presents (another dais's
+    /// device CA, on its panel); empty: not pinned.
+    pub fingerprint: String,
+    /// With "https": a PEM file of the CA(s) its certificate chains to,
+    /// trusted for it alone; empty: the system's trust store.
+    pub ca: String,
 }
 
 impl RemoteServerSettings {

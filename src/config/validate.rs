@@ -511,6 +511,24 @@ impl Settings {
                     "the secret that server's API client was given".into(),
                 );
             }
+            if !r.fingerprint.is_empty() && dais_core::fingerprint::parse(&r.fingerprint).is_none()
+            {
+                bad(
+                    &format!("conference.servers[{i}].fingerprint"),
+                    format!(
+                        "a SHA-256 fingerprint: 32 bytes in hex, with or without colons (\"7B:B1:29:…\"), got {:?}",
+                        r.fingerprint
+                    ),
+                );
+            }
+            for (key, set) in [("fingerprint", &r.fingerprint), ("ca", &r.ca)] {
+                if !set.is_empty() && r.scheme != "https" {
+                    bad(
+                        &format!("conference.servers[{i}].{key}"),
+                        "only with scheme = \"https\" (it says how that server's certificate is trusted)".into(),
+                    );
+                }
+            }
         }
         if !(10..=86_400).contains(&sv.link_ttl) {
             bad(

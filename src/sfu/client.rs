@@ -602,6 +602,7 @@ async fn run(
 /// `base`: its API's base URL (`http://host:port`, `https://host`).
 pub async fn sign_in(
     base: &str,
+    trust: &crate::outbound::Trust,
     client_id: &str,
     client_secret: &str,
 ) -> Result<String, ClientError> {
@@ -616,7 +617,7 @@ pub async fn sign_in(
         ("client_secret", client_secret),
     ])
     .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let request = outbound()?
+    let request = outbound(trust)?
         .post(format!("{base}/oauth2/v1/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form);
@@ -649,6 +650,7 @@ pub async fn sign_in(
 /// the room to join.
 pub async fn place_call(
     base: &str,
+    trust: &crate::outbound::Trust,
     access_token: &str,
     owner: &str,
     peer: &str,
@@ -666,7 +668,7 @@ pub async fn place_call(
         "auto_termination_enabled": true,
         "state": "running",
     });
-    let request = outbound()?
+    let request = outbound(trust)?
         .post(format!("{base}/api/v3.11/conferences"))
         .bearer_auth(access_token)
         .header("content-type", "application/json")
@@ -702,8 +704,8 @@ fn host_of(base: &str) -> &str {
     base.split_once("://").map_or(base, |(_, h)| h)
 }
 
-fn outbound() -> Result<&'static reqwest::Client, ClientError> {
-    crate::outbound::http().map_err(|e| ClientError::Protocol(e.to_string()))
+fn outbound(trust: &crate::outbound::Trust) -> Result<reqwest::Client, ClientError> {
+    crate::outbound::http_for(trust).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 /// Sends a request to another dais (at `base`) and reads its answer.

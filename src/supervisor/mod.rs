@@ -367,6 +367,7 @@ async fn supervise(
             Some(a) => format!("https://{}", display_addr(a)),
             None => format!("http://{}", display_addr(http_addr)),
         }),
+        plain_http: https_addr.map(|_| format!("http://{}", display_addr(http_addr))),
         control: control_addr.map(|a| display_addr(a).to_string()),
         certificate: tls.as_ref().map(|t| t.info()),
     };

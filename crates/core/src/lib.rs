@@ -15,6 +15,7 @@
 //! - [`layout`] and [`catchup`]: display geometry and the late-track delay;
 //! - [`input`]: keymaps, key repeat and long press, uevents;
 //! - [`origin`]: which web pages may use dais from a browser;
+//! - [`fingerprint`]: certificate fingerprints as people read and write them;
 //! - [`throttle`]: back-off for guessing (PINs, secrets);
 //! - [`contacts`], [`tone`], [`clock`].
 
@@ -24,6 +25,7 @@ pub mod clock;
 pub mod command;
 pub mod conference;
 pub mod contacts;
+pub mod fingerprint;
 pub mod input;
 pub mod layout;
 pub mod link;

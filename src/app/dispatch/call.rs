@@ -68,29 +68,42 @@ enum Reach {
 impl Reach {
     /// The signalling target, after the network steps that lead to it.
     async fn target(self, name: String) -> Result<Target, CommandError> {
-        let (entry, cid, pin, token) = match self {
+        let (entry, cid, pin, token, trust) = match self {
             Reach::Local(t) => return Ok(t),
             Reach::Remote { entry, cid, pin } => {
-                let token = sign_in(&entry).await?;
-                (entry, cid, pin, token)
+                let trust = trust(&entry)?;
+                let token = sign_in(&entry, &trust).await?;
+                (entry, cid, pin, token, trust)
             }
             Reach::Call { entry, peer, topic } => {
-                let token = sign_in(&entry).await?;
-                let cid =
-                    client::place_call(&entry.base_url(), &token, &entry.client_id, &peer, &topic)
-                        .await
-                        .map_err(|e| match e {
-                            ClientError::Refused { message, .. } => {
-                                err(ErrorCode::Refused, message)
-                            }
-                            e => err(ErrorCode::Unavailable, e.to_string()),
-                        })?;
-                (entry, cid, None, token)
+                let trust = trust(&entry)?;
+                let token = sign_in(&entry, &trust).await?;
+                let cid = client::place_call(
+                    &entry.base_url(),
+                    &trust,
+                    &token,
+                    &entry.client_id,
+                    &peer,
+                    &topic,
+                )
+                .await
+                .map_err(|e| match e {
+                    ClientError::Refused { message, .. } => err(ErrorCode::Refused, message),
+                    e => err(ErrorCode::Unavailable, e.to_string()),
+                })?;
+                (entry, cid, None, token, trust)
             }
+        };
+        let tls = match &trust {
+            crate::outbound::Trust::System => None,
+            t => Some(
+                crate::outbound::tls_for(t)
+                    .map_err(|e| err(ErrorCode::Unavailable, e.to_string()))?,
+            ),
         };
         Ok(Target {
             url: entry.signalling_url(),
-            tls: None,
+            tls,
             cid,
             credentials: Credentials::Token {
                 access_token: token,
@@ -102,10 +115,38 @@ impl Reach {
     }
 }
 
+/// How the room trusts another dais's certificate: its
+/// `[[conference.servers]]` entry's pinned fingerprint or CA file, else
+/// the system's store.
+fn trust(
+    entry: &crate::config::RemoteServerSettings,
+) -> Result<crate::outbound::Trust, CommandError> {
+    use crate::outbound::Trust;
+    if !entry.fingerprint.is_empty() {
+        return Ok(Trust::Pinned(entry.fingerprint.clone()));
+    }
+    if entry.ca.is_empty() {
+        return Ok(Trust::System);
+    }
+    std::fs::read(&entry.ca).map(Trust::Ca).map_err(|e| {
+        err(
+            ErrorCode::Unavailable,
+            format!(
+                "conference.servers ({}) ca {}: cannot read it: {e}",
+                entry.host, entry.ca
+            ),
+        )
+    })
+}
+
 /// Signs in to another dais with its API client's credentials.
-async fn sign_in(entry: &crate::config::RemoteServerSettings) -> Result<String, CommandError> {
+async fn sign_in(
+    entry: &crate::config::RemoteServerSettings,
+    trust: &crate::outbound::Trust,
+) -> Result<String, CommandError> {
     client::sign_in(
         &entry.base_url(),
+        trust,
         &entry.client_id,
         entry.client_secret.expose(),
     )

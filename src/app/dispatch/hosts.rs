@@ -7,13 +7,14 @@ pub(super) fn same_host(a: &str, b: &str) -> bool {
 }
 
 /// Whether `host` names this machine's dais: a loopback or local address or
-/// this host's name, and the same port as our HTTP listener when a port is
+/// this host's name, and one of our HTTP listeners' ports when a port is
 /// given (another dais on this machine listens elsewhere).
-pub fn is_local_host(host: &str, our_port: Option<u16>, public_url: &str) -> bool {
+pub fn is_local_host(host: &str, our_ports: &[u16], public_url: &str) -> bool {
     let host = host.trim();
     let (name, port) = split_host_port(host);
-    if let (Some(p), Some(ours)) = (port, our_port)
-        && p != ours
+    if let Some(p) = port
+        && !our_ports.is_empty()
+        && !our_ports.contains(&p)
     {
         return false;
     }
@@ -63,22 +64,26 @@ mod tests {
 
     #[test]
     fn local_hosts_are_recognised() {
-        assert!(is_local_host("127.0.0.1", None, ""));
-        assert!(is_local_host("127.0.0.1:8080", Some(8080), ""));
+        assert!(is_local_host("127.0.0.1", &[], ""));
+        assert!(is_local_host("127.0.0.1:8080", &[8080], ""));
         assert!(
-            !is_local_host("127.0.0.1:9090", Some(8080), ""),
+            !is_local_host("127.0.0.1:9090", &[8080], ""),
             "another dais on this box"
         );
-        assert!(is_local_host("localhost", Some(8080), ""));
-        assert!(is_local_host("[::1]:8080", Some(8080), ""));
+        assert!(is_local_host("localhost", &[8080], ""));
+        assert!(is_local_host("[::1]:8080", &[8080], ""));
         assert!(is_local_host(
             "room.example.com",
-            None,
+            &[],
             "https://room.example.com"
         ));
-        assert!(!is_local_host("video.example.com", None, ""));
+        // With HTTPS, both listeners are this dais.
+        assert!(is_local_host("127.0.0.1:8443", &[8443, 8080], ""));
+        assert!(is_local_host("127.0.0.1:8080", &[8443, 8080], ""));
+        assert!(!is_local_host("127.0.0.1:9443", &[8443, 8080], ""));
+        assert!(!is_local_host("video.example.com", &[], ""));
         assert!(
-            !is_local_host("192.0.2.1", None, ""),
+            !is_local_host("192.0.2.1", &[], ""),
             "TEST-NET is never local"
         );
     }
