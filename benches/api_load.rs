@@ -134,6 +134,8 @@ fn main() {
         .args([
             "--http-listen",
             "127.0.0.1:0",
+            "--https-listen",
+            "off",
             "--control-listen",
             "127.0.0.1:0",
         ])

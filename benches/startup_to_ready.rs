@@ -49,6 +49,8 @@ fn start(profile: &Path, data: &Path) -> std::process::Child {
         .args([
             "--http-listen",
             "127.0.0.1:0",
+            "--https-listen",
+            "off",
             "--control-listen",
             "127.0.0.1:0",
         ])

@@ -15,10 +15,12 @@ import argparse
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 
 PIN = "2468"  # images/guest/dais.toml and the host dais's --control-pin
 
@@ -98,6 +100,15 @@ class Serial:
 
 # --- HTTP and the control API ---------------------------------------------------
 
+# TLS contexts by host:port: the guest's HTTPS trusted through its device
+# CA (fetched from its plain port), as an organisation would trust it.
+_tls = {}
+
+
+def trust(authority, ca_pem):
+    _tls[authority] = ssl.create_default_context(cadata=ca_pem)
+
+
 def http(url, body=None, token=None, timeout=15):
     headers = {"Content-Type": "application/json"}
     if token:
@@ -105,8 +116,9 @@ def http(url, body=None, token=None, timeout=15):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, headers=headers,
                                  method="POST" if data is not None else "GET")
+    ctx = _tls.get(url.split("/")[2]) if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -264,11 +276,41 @@ def guest_phase(run, serial):
             print(f"guest INFO {line[5:]}", flush=True)
 
 
-def host_checks(run, qmp):
-    base = f"http://{run.args.http}"
-    # readyz / status through the loopback forward.
+def https_check(run):
+    """The guest serves HTTPS by default: its plain port gives the device CA
+    and redirects the API; HTTPS checked against that CA (chain and name)
+    answers. Returns the HTTPS base, or the plain one if it does not."""
+    plain = f"http://{run.args.http}"
+    code, pem = http(f"{plain}/device-ca.pem")
+    host, port = run.args.http.rsplit(":", 1)
+    try:
+        conn = HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/api/v3.11/conferences")
+        r = conn.getresponse()
+        redirect = (r.status, r.getheader("Location"))
+        conn.close()
+    except OSError as e:
+        redirect = (0, str(e))
+    if code != 200 or b"BEGIN CERTIFICATE" not in pem:
+        run.report("host", False, "https", f"GET /device-ca.pem on the plain port: {code} {pem[:80]!r}")
+        return plain
+    trust(run.args.https, pem.decode())
+    base = f"https://{run.args.https}"
     code, body = http(f"{base}/readyz")
+    ok = code == 200 and redirect[0] == 308 and (redirect[1] or "").startswith("https://")
+    run.report("host", ok, "https",
+               f"GET /readyz over HTTPS through the forward, trusting only the device CA from /device-ca.pem: {code} "
+               f"{body[:60].decode(errors='replace').strip()}; the plain port answers GET /api/v3.11/conferences "
+               f"with {redirect[0]} to {redirect[1]}")
+    return base
+
+
+def host_checks(run, qmp):
+    plain = f"http://{run.args.http}"
+    # readyz / status through the loopback forward.
+    code, body = http(f"{plain}/readyz")
     run.report("host", code == 200, "readyz", f"GET /readyz through the forward: {code} {body[:80].decode(errors='replace').strip()}")
+    base = https_check(run)
     st = status(base)
     pv = st.get("preview") or {}
     ok = bool(st) and st.get("state", {}).get("activity") == "idle" and (pv.get("framesDisplayed") or 0) > 0
@@ -582,6 +624,7 @@ def main():
     p.add_argument("--start", type=float, required=True)
     p.add_argument("--timeout", type=float, required=True)
     p.add_argument("--http", required=True)
+    p.add_argument("--https", required=True)
     p.add_argument("--host-dais", required=True)
     p.add_argument("--qemu-pid", type=int, required=True)
     p.add_argument("--net-restrict", default="off")
@@ -708,7 +751,7 @@ def collect_diagnostics(run, serial):
     check needs for its cause to be found from CI's log alone."""
     out = []
     host_base = f"http://{run.args.host_dais}"
-    guest_base = f"http://{run.args.http}"
+    guest_base = f"https://{run.args.https}"
     for name, base in (("guest", guest_base), ("host", host_base)):
         code, body = http(f"{base}/status", token=viewer_token(base), timeout=10)
         out.append(f"== {name} dais GET /status: HTTP {code}")

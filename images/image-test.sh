@@ -8,12 +8,13 @@
 # timeout or when the machine could not be run.
 #
 # The guest's network is qemu's user networking: 127.0.0.1:$HTTP_PORT ->
-# guest 8080, 127.0.0.1:$CONTROL_PORT -> guest 4710, guest 10.0.2.100:8080
+# guest 8080, 127.0.0.1:$HTTPS_PORT -> guest 8443 (dais's HTTPS, where the
+# host checks talk to it), 127.0.0.1:$CONTROL_PORT -> guest 4710, guest 10.0.2.100:8080
 # -> the host's dais for the call, and (NET_RESTRICT=off, the default)
 # qemu's NAT to the host, which the call's WebRTC media (UDP) needs.
 #
 # Settings (environment): TIMEOUT (whole run, s, default 600), HTTP_PORT
-# (18080), CONTROL_PORT (14710), HOST_DAIS_PORT (18090), SMP (2), MEM (1536),
+# (18080), HTTPS_PORT (18443), CONTROL_PORT (14710), HOST_DAIS_PORT (18090), SMP (2), MEM (1536),
 # NET_RESTRICT (off; on leaves only the TCP forwards, and the call's
 # WebRTC media cannot flow: see images/README.md),
 # DAIS_BIN (the host dais for the call; as images/build.sh), KEEP=1 keeps
@@ -29,6 +30,7 @@ img="$top/var/image"
 run="$img/test"
 TIMEOUT=${TIMEOUT:-600}
 HTTP_PORT=${HTTP_PORT:-18080}
+HTTPS_PORT=${HTTPS_PORT:-18443}
 CONTROL_PORT=${CONTROL_PORT:-14710}
 HOST_DAIS_PORT=${HOST_DAIS_PORT:-18090}
 SMP=${SMP:-2}
@@ -47,9 +49,9 @@ if [ -z "${DAIS_BIN:-}" ]; then
   if [ -x "$top/target/release/dais" ]; then DAIS_BIN="$top/target/release/dais"
   else DAIS_BIN="$top/target/debug/dais"; fi
 fi
-for p in "$HTTP_PORT" "$CONTROL_PORT" "$HOST_DAIS_PORT"; do
+for p in "$HTTP_PORT" "$HTTPS_PORT" "$CONTROL_PORT" "$HOST_DAIS_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    die "127.0.0.1:$p is in use; set HTTP_PORT, CONTROL_PORT or HOST_DAIS_PORT"
+    die "127.0.0.1:$p is in use; set HTTP_PORT, HTTPS_PORT, CONTROL_PORT or HOST_DAIS_PORT"
   fi
 done
 
@@ -68,7 +70,7 @@ trap cleanup EXIT
 if [ -x "$DAIS_BIN" ]; then
   mkdir -p "$run/host-dais"
   nice -n 5 "$DAIS_BIN" run --profile "$top/hardware/virtual.toml" --config "$here/host-dais.toml" --data-dir "$run/host-dais" \
-    --http-listen "127.0.0.1:$HOST_DAIS_PORT" --control-listen 127.0.0.1:0 \
+    --http-listen "127.0.0.1:$HOST_DAIS_PORT" --https-listen off --control-listen 127.0.0.1:0 \
     --control-pin 2468 --api-client imagetest:image-test-secret-0123456789 \
     >"$run/host-dais.log" 2>&1 &
   pids+=($!)
@@ -94,7 +96,7 @@ boot() {
     -device qemu-xhci,id=xhci,addr=04.0 -device usb-kbd,bus=xhci.0
     -audiodev "wav,id=speaker,path=$run/speaker.wav,out.frequency=48000,out.channels=2,out.format=s16"
     -device intel-hda,addr=07.0 -device hda-output,audiodev=speaker
-    -netdev "user,id=net,restrict=$NET_RESTRICT,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$CONTROL_PORT-:4710,guestfwd=tcp:10.0.2.100:8080-cmd:python3 $here/tcp_relay.py 127.0.0.1 $HOST_DAIS_PORT"
+    -netdev "user,id=net,restrict=$NET_RESTRICT,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:8080,hostfwd=tcp:127.0.0.1:$HTTPS_PORT-:8443,hostfwd=tcp:127.0.0.1:$CONTROL_PORT-:4710,guestfwd=tcp:10.0.2.100:8080-cmd:python3 $here/tcp_relay.py 127.0.0.1 $HOST_DAIS_PORT"
     -device virtio-net-pci,netdev=net,addr=05.0
     -chardev "file,id=console,path=$run/console.log" -serial chardev:console
     -chardev "socket,id=results,path=$run/results.sock,server=on,wait=off" -serial chardev:results
@@ -108,7 +110,7 @@ boot() {
 
   rc=0
   python3 "$here/host_checks.py" --run "$run" --start "$start" --timeout "$TIMEOUT" \
-    --http "127.0.0.1:$HTTP_PORT" --host-dais "127.0.0.1:$HOST_DAIS_PORT" --qemu-pid "$qpid" --net-restrict "$NET_RESTRICT" ${DEBUG_COMMANDS:+--debug-commands "$DEBUG_COMMANDS"} || rc=$?
+    --http "127.0.0.1:$HTTP_PORT" --https "127.0.0.1:$HTTPS_PORT" --host-dais "127.0.0.1:$HOST_DAIS_PORT" --qemu-pid "$qpid" --net-restrict "$NET_RESTRICT" ${DEBUG_COMMANDS:+--debug-commands "$DEBUG_COMMANDS"} || rc=$?
 
   if kill -0 "$qpid" 2>/dev/null; then
     echo "images/image-test.sh: qemu still running; stopping it" >&2

@@ -12,7 +12,11 @@
 set -uo pipefail
 
 PORT=/dev/ttyS1
-API=http://127.0.0.1:8080
+# HTTPS, dais's default, trusting the device CA dais made on first start
+# (the state directory is root's); the plain port only redirects.
+API=https://127.0.0.1:8443
+PLAIN=http://127.0.0.1:8080
+CA=/var/lib/dais/tls/ca.pem
 PROFILE=/etc/dais/hardware.toml
 CONFIG=/etc/dais/dais.toml
 READY_TIMEOUT=240
@@ -34,18 +38,18 @@ TOKEN=""
 
 # POST /control with the token; prints the reply's JSON.
 control() {
-  curl -s -m 20 -X POST "$API/control" -H "Authorization: Bearer $TOKEN" \
+  curl -s --cacert "$CA" -m 20 -X POST "$API/control" -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d "$1"
 }
 # A control token from the PIN (also what /status needs).
 auth_token() {
-  curl -s -m 10 -X POST "$API/control" -H 'Content-Type: application/json' \
+  curl -s --cacert "$CA" -m 10 -X POST "$API/control" -H 'Content-Type: application/json' \
     -d "{\"method\":\"auth\",\"credentials\":\"$PIN\"}" | jq -r '.result.token // empty'
 }
 status_json() {
   local t=$TOKEN
   [ -n "$t" ] || t=$(auth_token)
-  curl -s -m 10 -H "Authorization: Bearer $t" "$API/status"
+  curl -s --cacert "$CA" -m 10 -H "Authorization: Bearer $t" "$API/status"
 }
 dais_pid() { systemctl show -p MainPID --value dais.service; }
 # "yes" when the process holds a file descriptor on a path matching $2.
@@ -129,8 +133,25 @@ else
   finish
 fi
 
-code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/readyz")
+code=$(curl -s --cacert "$CA" -m 10 -o /dev/null -w '%{http_code}' "$API/readyz")
 [ "$code" = 200 ] && pass readyz "GET /readyz 200 inside the guest" || fail readyz "GET /readyz answered $code"
+
+# --- HTTPS by default: a device certificate from the device CA -------------
+# curl checks the chain against the CA and the name (127.0.0.1 must be in
+# the certificate); the plain port sends the control API to HTTPS.
+ca_fp=$(openssl x509 -in "$CA" -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2)
+leaf_fp=$(echo | openssl s_client -connect 127.0.0.1:8443 -servername localhost 2>/dev/null \
+  | openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2)
+# In the journal as a field of the start-up events (-o verbose shows them).
+logged=$(journalctl -u dais.service --no-pager -o verbose 2>/dev/null | grep -c "${ca_fp:-none}")
+redirect=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' -X POST "$PLAIN/control" \
+  -H 'Content-Type: application/json' -d '{}')
+if [ -n "$ca_fp" ] && [ -n "$leaf_fp" ] && [ "$code" = 200 ] && [ "${logged:-0}" -gt 0 ] \
+   && [ "${redirect%% *}" = 308 ] && [ "${redirect#* }" = "https://127.0.0.1:8443/control" ]; then
+  pass https "HTTPS on 8443 with a device certificate (SHA-256 $leaf_fp) from the device CA $CA (SHA-256 $ca_fp, in the journal); POST /control on 8080 answers $redirect"
+else
+  fail https "device CA ${ca_fp:-missing}, certificate ${leaf_fp:-none}, readyz $code, CA in the journal ${logged:-0} times, plain POST /control answered ${redirect:-nothing}"
+fi
 
 TOKEN=$(auth_token)
 if [ -z "$TOKEN" ]; then

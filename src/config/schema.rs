@@ -192,7 +192,7 @@ impl Default for HttpSettings {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             metrics_token: Secret::default(),
-            https_listen: String::new(),
+            https_listen: "0.0.0.0:8443".into(),
             tls_certificate: String::new(),
             tls_key: String::new(),
         }

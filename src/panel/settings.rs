@@ -281,7 +281,10 @@ pub fn pages(st: &AppState, settings: &Settings, net: &NetworkInfo, now_unix: u6
         row(
             "Control over WebSocket and HTTP",
             if c.http_listen.is_empty() {
-                format!("on the API port ({})", settings.http.listen)
+                match settings.http.https() {
+                    Some(a) => format!("on the API port, HTTPS ({a})"),
+                    None => format!("on the API port ({})", settings.http.listen),
+                }
             } else {
                 c.http_listen.clone()
             },

@@ -75,6 +75,11 @@ pub fn run_command(s: &Start<'_>) -> Command {
             "--control-pin",
             PIN,
         ]);
+    // HTTPS is on by default (0.0.0.0:8443): off unless the test asks for
+    // it, on a port of its own.
+    if !s.extra.iter().any(|a| a == "--https-listen") {
+        cmd.args(["--https-listen", "off"]);
+    }
     if let Some(c) = &s.config {
         cmd.arg("--config").arg(c);
     }
@@ -973,6 +978,25 @@ pub fn fingerprint(der: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// An Argon2 hash of `secret` for settings (`dais config hash-secret`).
+pub fn hash_secret(secret: &str) -> String {
+    let mut child = Command::new(BIN)
+        .args(["config", "hash-secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("dais config hash-secret");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{secret}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// `dais config check` on settings `text`: whether it passed, and what it
