@@ -442,24 +442,7 @@ fn update_rename_run_stop_delete() {
 #[test]
 fn users_own_their_conferences_and_rights_forbid_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
-    let hash = |secret: &str| {
-        let mut child = std::process::Command::new(common::BIN)
-            .args(["config", "hash-secret"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{secret}\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let hash = common::hash_secret;
     let cfg = tmp.path().join("dais.toml");
     std::fs::write(
         &cfg,
@@ -850,4 +833,78 @@ fn openapi_describes_every_route_and_every_route_answers() {
         }
     }
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+}
+
+/// A refresh token is spent when used, in the store too: after a restart
+/// it is still refused. Taking a client out of the settings ends its
+/// tokens at the next start, and putting it back does not revive them.
+#[test]
+fn spent_refresh_tokens_and_removed_clients_stay_ended_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let other = ["--api-client", "kiosk:another-long-secret"];
+    let mut d = start(&data, &other);
+    let anon = Api::new(&d.http);
+    let grant = |anon: &Api, pairs: &[(&str, &str)]| anon.form("/oauth2/v1/token", pairs);
+    let (code, first) = grant(
+        &anon,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "crm"),
+            ("client_secret", "correct-horse-battery"),
+        ],
+    );
+    assert_eq!(code, 200, "{first}");
+    let refresh = |anon: &Api, token: &str| {
+        grant(
+            anon,
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        )
+    };
+    let spent = first["refresh_token"].as_str().unwrap().to_string();
+    let (code, second) = refresh(&anon, &spent);
+    assert_eq!(code, 200, "{second}");
+    let (code, body) = refresh(&anon, &spent);
+    assert_eq!((code, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (code, kiosk) = grant(
+        &anon,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "kiosk"),
+            ("client_secret", "another-long-secret"),
+        ],
+    );
+    assert_eq!(code, 200, "{kiosk}");
+    let kiosk_token = kiosk["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        anon.with_token(&kiosk_token)
+            .get("/api/v3.11/conferences")
+            .0,
+        200
+    );
+
+    // Restarted without the kiosk client.
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+    let mut d = start(&data, &[]);
+    let anon = Api::new(&d.http);
+    let (code, body) = refresh(&anon, &spent);
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a spent refresh token stays spent after a restart: {body}"
+    );
+    let crm = second["access_token"].as_str().unwrap();
+    assert_eq!(anon.with_token(crm).get("/api/v3.11/conferences").0, 200);
+    let (code, body) = anon.with_token(&kiosk_token).get("/api/v3.11/conferences");
+    assert_eq!(code, 401, "a removed client's token ends: {body}");
+    let (code, body) = refresh(&anon, second["refresh_token"].as_str().unwrap());
+    assert_eq!(code, 200, "the unspent refresh token still works: {body}");
+
+    // The kiosk back: its old token does not come back with it.
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+    let d = start(&data, &other);
+    let (code, _) = Api::new(&d.http)
+        .with_token(&kiosk_token)
+        .get("/api/v3.11/conferences");
+    assert_eq!(code, 401);
 }

@@ -227,7 +227,7 @@ fn rights_hold_on_the_chat_path() {
     let mut host = Ws::open(&d);
     host.send_text(
         &json!({"type": "join", "cid": cid, "accessToken": api.token.clone().unwrap(),
-                "participantId": "desk", "displayName": "Front desk"})
+                "participantId": "crm:desk", "displayName": "Front desk"})
         .to_string(),
     );
     assert_eq!(host.until("joined")["state"], "admitted");
@@ -333,4 +333,87 @@ fn the_room_ends_its_conference_for_everyone() {
     common::eventually(Duration::from_secs(10), "the room idle", || {
         (c.call(json!({"method": "getAppState"}))["result"]["activity"] == "idle").then_some(())
     });
+}
+
+#[test]
+fn an_api_client_brings_participants_under_its_own_id_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("users.toml");
+    let hash = common::hash_secret("alice-password");
+    std::fs::write(
+        &cfg,
+        format!("[[server.users]]\nlogin = \"alice\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let mut s = common::Start::new(&data);
+    s.config = Some(cfg);
+    s.extra = vec![
+        "--api-client".into(),
+        "crm:correct-horse-battery".into(),
+        "--api-client".into(),
+        "other:another-long-secret".into(),
+    ];
+    let mut d = Dais::start(s);
+    d.wait_ready();
+    let api = common::Api::new(&d.base()).login_client("crm", "correct-horse-battery");
+    let cid = api.running_conference(
+        &json!({"topic": "Owned", "owner": "alice", "type": 0, "allow_guests": true}),
+    );
+    // The room and alice are in it; a guest too.
+    let mut c = d.control();
+    assert_eq!(c.send_line(&format!("trueconf:\\c\\{cid}"))["ok"], true);
+    let mut guest = Ws::open(&d);
+    guest.send_text(&json!({"type": "join", "cid": cid, "displayName": "Gus"}).to_string());
+    let guest_id = guest.until("joined")["participantId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = api.token.clone().unwrap();
+    let join_as = |pid: &str| {
+        let mut ws = Ws::open(&d);
+        ws.send_text(
+            &json!({"type": "join", "cid": cid, "accessToken": token, "participantId": pid})
+                .to_string(),
+        );
+        let first = loop {
+            let v = ws.next();
+            if v["type"] == "joined" || v["type"] == "refused" || v.is_null() {
+                break v;
+            }
+        };
+        (first, ws)
+    };
+    for someone_else in [
+        "alice",
+        "ALICE",
+        "room",
+        "other",
+        "other:desk",
+        guest_id.as_str(),
+    ] {
+        let (r, _) = join_as(someone_else);
+        assert_eq!(r["type"], "refused", "{someone_else}: {r}");
+        assert_eq!(r["reason"], "forbidden", "{someone_else}: {r}");
+        assert!(
+            r["message"].as_str().unwrap().contains("crm:<name>"),
+            "{someone_else}: {r}"
+        );
+    }
+    // Nobody was evicted: the room is still in, and so is the guest.
+    let st = c.call(json!({"method": "getAppState"}));
+    assert_eq!(st["result"]["activity"], "conference", "{st}");
+    guest
+        .0
+        .send(Message::text(
+            json!({"type": "chat", "text": "still here"}).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(guest.until("chat")["message"]["text"], "still here");
+    // Its own id and ids under it are its to bring.
+    for own in ["crm", "crm:desk-2"] {
+        let (r, _ws) = join_as(own);
+        assert_eq!(r["type"], "joined", "{own}: {r}");
+        assert_eq!(r["participantId"], own);
+    }
 }

@@ -347,7 +347,10 @@ async fn token(
     }
     match granted {
         Ok(issued) => {
-            if let Err(e) = server.save_tokens(issued.rows.clone()).await {
+            if let Err(e) = server
+                .save_tokens(issued.rows.clone(), issued.revoked.clone())
+                .await
+            {
                 return e.into_response();
             }
             (

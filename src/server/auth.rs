@@ -269,6 +269,9 @@ pub struct Issued {
     pub refresh_token: String,
     pub expires_in: i64,
     pub rows: Vec<TokenRow>,
+    /// Hashes of tokens this grant spent (the refresh token it used), to
+    /// delete from the store with the new rows.
+    pub revoked: Vec<String>,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -333,10 +336,44 @@ impl Auth {
             .succeeded(&(source_key(peer), subject.to_string()));
     }
 
-    /// Loads tokens saved by an earlier run.
-    pub fn restore(&self, rows: Vec<TokenRow>, now: i64) {
+    /// Whether `principal` is still one of this server's: a client or user
+    /// the settings name (the appliance and the room always are).
+    pub fn known(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Client { id } => {
+                id == APPLIANCE_ID || self.clients.iter().any(|c| c.id == *id)
+            }
+            Principal::User { login, .. } => self
+                .users
+                .iter()
+                .any(|u| u.login.eq_ignore_ascii_case(login)),
+            Principal::Room { .. } => true,
+        }
+    }
+
+    /// Whether `id` names a principal other than API client `client`: a
+    /// user, the room, a guest, or another client. An API client brings
+    /// participants only under its own id (`client`, `client:anything`).
+    pub fn id_of_another(&self, id: &str, client: &str, room_login: &str) -> bool {
+        let base = id.split(':').next().unwrap_or(id);
+        base != client
+            || id.starts_with("guest:")
+            || base.eq_ignore_ascii_case(room_login)
+            || base.eq_ignore_ascii_case(APPLIANCE_ID)
+            || self
+                .users
+                .iter()
+                .any(|u| u.login.eq_ignore_ascii_case(base))
+    }
+
+    /// Loads tokens saved by an earlier run. Returns the hashes of those it
+    /// dropped because their client or user is gone from the settings: the
+    /// caller deletes them from the store, so removing a client or user
+    /// ends its tokens for good.
+    pub fn restore(&self, rows: Vec<TokenRow>, now: i64) -> Vec<String> {
+        let mut gone = Vec::new();
         let Ok(mut t) = self.tokens.write() else {
-            return;
+            return gone;
         };
         for r in rows {
             if r.expires_at <= now {
@@ -347,17 +384,22 @@ impl Auth {
             } else {
                 TokenKind::Access
             };
-            if let Some(principal) = Principal::decode(&r.principal_kind, &r.subject) {
-                t.insert(
-                    r.hash,
-                    TokenInfo {
-                        principal,
-                        kind,
-                        expires_at: r.expires_at,
-                    },
-                );
+            let principal = Principal::decode(&r.principal_kind, &r.subject);
+            match principal.filter(|p| self.known(p)) {
+                Some(principal) => {
+                    t.insert(
+                        r.hash,
+                        TokenInfo {
+                            principal,
+                            kind,
+                            expires_at: r.expires_at,
+                        },
+                    );
+                }
+                None => gone.push(r.hash),
             }
         }
+        gone
     }
 
     /// Handles `POST /oauth2/v1/token` parameters. Returns the tokens and
@@ -427,9 +469,13 @@ impl Auth {
                 match tokens.get(&hash) {
                     Some(info) if info.kind == TokenKind::Refresh && info.expires_at > now => {
                         let p = info.principal.clone();
-                        // Refresh tokens rotate: the old one is spent.
+                        // Refresh tokens rotate: the old one is spent, here
+                        // and (the caller deletes `revoked`) in the store.
                         tokens.remove(&hash);
-                        p
+                        drop(tokens);
+                        let mut issued = self.issue(p, now);
+                        issued.revoked.push(hash);
+                        return Ok(issued);
                     }
                     _ => {
                         return Err(OAuthError::new(
@@ -487,6 +533,7 @@ impl Auth {
             refresh_token: refresh,
             expires_in: self.access_ttl,
             rows,
+            revoked: Vec::new(),
         }
     }
 
@@ -690,14 +737,93 @@ mod tests {
         let a = auth();
         let t = a.issue(
             Principal::User {
-                login: "bob".into(),
-                display_name: "Bob B".into(),
+                login: "alice".into(),
+                display_name: "Alice".into(),
             },
             0,
         );
         let b = auth();
-        b.restore(t.rows.clone(), 5);
-        assert_eq!(b.check(&t.access_token, 6).unwrap().login(), Some("bob"));
+        assert!(b.restore(t.rows.clone(), 5).is_empty());
+        assert_eq!(b.check(&t.access_token, 6).unwrap().login(), Some("alice"));
+    }
+
+    #[test]
+    fn tokens_of_principals_gone_from_the_settings_end_at_a_restore() {
+        let a = auth();
+        let gone_user = a.issue(
+            Principal::User {
+                login: "bob".into(),
+                display_name: "Bob".into(),
+            },
+            0,
+        );
+        let gone_client = a.issue(Principal::Client { id: "old".into() }, 0);
+        let kept = a.issue(Principal::Client { id: "crm".into() }, 0);
+        let appliance = a.issue(Principal::appliance(), 0);
+        let rows: Vec<TokenRow> = [&gone_user, &gone_client, &kept, &appliance]
+            .iter()
+            .flat_map(|i| i.rows.clone())
+            .collect();
+        let b = auth();
+        let mut dropped = b.restore(rows, 5);
+        dropped.sort();
+        let mut want: Vec<String> = gone_user
+            .rows
+            .iter()
+            .chain(&gone_client.rows)
+            .map(|r| r.hash.clone())
+            .collect();
+        want.sort();
+        assert_eq!(dropped, want);
+        assert!(b.check(&gone_user.access_token, 6).is_err());
+        assert!(b.check(&gone_client.access_token, 6).is_err());
+        assert!(b.check(&kept.access_token, 6).is_ok());
+        assert!(b.check(&appliance.access_token, 6).is_ok());
+    }
+
+    #[test]
+    fn a_used_refresh_token_is_handed_back_for_the_store_to_delete() {
+        let a = auth();
+        let t = a.issue(Principal::Client { id: "crm".into() }, 0);
+        let spent = token_hash(&t.refresh_token);
+        let next = a
+            .grant(
+                &form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &t.refresh_token),
+                ]),
+                10,
+            )
+            .unwrap();
+        assert_eq!(next.revoked, vec![spent]);
+        assert!(a.issue(Principal::appliance(), 11).revoked.is_empty());
+    }
+
+    #[test]
+    fn a_client_names_only_its_own_participants() {
+        let a = auth();
+        for own in ["crm", "crm:desk", "crm:a:b"] {
+            assert!(!a.id_of_another(own, "crm", "room"), "{own}");
+        }
+        for other in [
+            "alice",
+            "ALICE",
+            "alice:x",
+            "room",
+            "room:x",
+            "hashed",
+            "hashed:x",
+            "guest:1234",
+            "crmx",
+            "cr",
+            "",
+        ] {
+            assert!(a.id_of_another(other, "crm", "room"), "{other}");
+        }
+        // A client whose id is a user's login or the room's cannot use it.
+        assert!(a.id_of_another("alice", "alice", "room"));
+        assert!(a.id_of_another("lobby", "lobby", "lobby"));
+        assert!(a.id_of_another("guest:1", "guest", "room"));
     }
 
     #[test]

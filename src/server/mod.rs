@@ -171,7 +171,19 @@ impl Server {
     ) -> Result<Self, ServerError> {
         let loaded = persist::load(&store)?;
         let now = clock.unix();
-        auth.restore(loaded.tokens, now);
+        let gone = auth.restore(loaded.tokens, now);
+        if !gone.is_empty() {
+            tracing::info!(
+                tokens = gone.len(),
+                "ended the tokens of API clients and users no longer in the settings"
+            );
+            store.write_blocking(move |tx| {
+                for hash in &gone {
+                    persist::delete_token(tx, hash)?;
+                }
+                Ok(())
+            })?;
+        }
         let mut book = book::Book::default();
         book.talk = config.talk;
         for c in loaded.conferences {
@@ -240,12 +252,23 @@ impl Server {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Persists issued tokens.
-    pub async fn save_tokens(&self, rows: Vec<auth::TokenRow>) -> Result<(), ServerError> {
+    /// Persists issued tokens, and deletes those a grant spent (in one
+    /// transaction: a used refresh token never comes back after a restart).
+    pub async fn save_tokens(
+        &self,
+        rows: Vec<auth::TokenRow>,
+        revoked: Vec<String>,
+    ) -> Result<(), ServerError> {
         let now = self.now();
         self.inner
             .store
-            .write(move |tx| persist::save_tokens(tx, &rows, now))
+            .write(move |tx| {
+                persist::save_tokens(tx, &rows, now)?;
+                for hash in &revoked {
+                    persist::delete_token(tx, hash)?;
+                }
+                Ok(())
+            })
             .await?;
         Ok(())
     }

@@ -270,7 +270,7 @@ async fn identify(
             // An API client (another dais room, by federation) names the
             // participant it brings.
             Principal::Client { id } => {
-                let pid = participant_id.clone().unwrap_or(id);
+                let pid = participant_id.clone().unwrap_or_else(|| id.clone());
                 if pid.is_empty()
                     || pid.len() > 64
                     || !pid
@@ -280,6 +280,19 @@ async fn identify(
                     return Err(refuse(
                         "bad_request",
                         "participantId: 1 to 64 letters, digits or . _ - @ :".into(),
+                    ));
+                }
+                // Its own id, or ids under it: never a user's, the room's,
+                // a guest's or another client's, whose place it would take.
+                if server
+                    .auth()
+                    .id_of_another(&pid, &id, &server.config().room_login)
+                {
+                    return Err(refuse(
+                        "forbidden",
+                        format!(
+                            "participantId {pid:?} belongs to someone else: API client {id} brings participants as {id} or {id}:<name>"
+                        ),
                     ));
                 }
                 JoinRequest {
