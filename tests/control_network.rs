@@ -530,3 +530,93 @@ fn no_secret_leaves_dais_through_settings_status_or_the_log() {
         }
     }
 }
+
+/// A TCP connection to `addr` from `source` (any 127.0.0.0/8 address plays
+/// another host on loopback), with reads that give up after `read`.
+fn connect_from(source: &str, addr: &str, read: Duration) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        sock.connect(addr.parse().unwrap()).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(read)).unwrap();
+    stream
+}
+
+/// The next line dais writes, or what stopped it.
+fn line(s: &TcpStream) -> String {
+    use std::io::BufRead;
+    let mut out = String::new();
+    match std::io::BufReader::new(s).read_line(&mut out) {
+        Ok(0) => "(closed)".into(),
+        Ok(_) => out,
+        Err(e) => format!("(no line: {e})"),
+    }
+}
+
+/// One address cannot hold every controller connection, nobody can keep
+/// the local socket `dais open` uses from answering, and a connection that
+/// never authenticates is closed after 10 s, giving its place back.
+#[test]
+fn idle_and_greedy_connections_cannot_lock_controllers_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("limits.toml");
+    std::fs::write(
+        &cfg,
+        "[control]\nmax_connections = 4\nmax_connections_per_address = 2\n",
+    )
+    .unwrap();
+    let mut s = common::Start::new(&data);
+    s.config = Some(cfg);
+    let d = Dais::start(s);
+    let addr = d.control.clone().unwrap();
+    let long = Duration::from_secs(30);
+    let opened = std::time::Instant::now();
+    let held: Vec<TcpStream> = ["127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2"]
+        .iter()
+        .map(|src| connect_from(src, &addr, long))
+        .collect();
+    // A third from one address, and a fifth in all, are refused saying why.
+    let third = line(&connect_from("127.0.0.1", &addr, long));
+    assert!(
+        third.contains("too many control connections") && third.contains("from this address"),
+        "{third}"
+    );
+    let fifth = line(&connect_from("127.0.0.3", &addr, long));
+    assert!(fifth.contains("4 connections are open"), "{fifth}");
+    // The local socket has its own pool.
+    let out = common::dais(&[
+        "open",
+        "trueconf:\\c\\bad cid",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        reply["error"]["code"], "badRequest",
+        "dais open answered: {reply}"
+    );
+    // None of the held four authenticated: each is told so and closed
+    // within a few seconds of its 10.
+    for s in &held {
+        let said = line(s);
+        assert!(said.contains("authenticate within 10 s"), "{said}");
+        assert_eq!(line(s), "(closed)");
+    }
+    let waited = opened.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9),
+        "closed before the deadline: {waited:?}"
+    );
+    // Their places are free again, and an authenticated controller stays.
+    let mut c = d.control();
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(c.call(json!({"method": "getAppState"}))["ok"], true);
+}

@@ -512,3 +512,45 @@ fn the_room_joins_its_own_conference_over_wss() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn one_address_cannot_hold_every_http_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("limits.toml");
+    std::fs::write(&cfg, "[http]\nmax_connections_per_address = 3\n").unwrap();
+    let data = tmp.path().join("data");
+    let mut s = Start::new(&data);
+    s.config = Some(cfg);
+    let d = Dais::start(s);
+    let plain: std::net::SocketAddr = d.http.trim_start_matches("http://").parse().unwrap();
+    // Three idle connections from 127.0.0.1 hold its share.
+    let held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(plain).unwrap())
+        .collect();
+    // The next from there is closed at once, without an answer (dais
+    // accepts in order, so the three above hold their slots by then).
+    let mut fourth = std::net::TcpStream::connect(plain).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut buf = [0u8; 64];
+    match fourth.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a fourth connection from 127.0.0.1 was kept or served: {other:?}"),
+    }
+    // ...while another address is served, and so is this one once its
+    // connections close.
+    assert_eq!(d.raw(Raw::get("/healthz").source("127.0.0.4")).status, 200);
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = std::panic::catch_unwind(|| d.raw(Raw::get("/healthz")).status);
+        if got.ok() == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "127.0.0.1 was not served again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -166,6 +166,11 @@ pub struct HttpSettings {
     /// A bearer token for Prometheus to read `/metrics` with; empty: only
     /// admin API and control tokens may.
     pub metrics_token: Secret,
+    /// Most connections open at once on each HTTP(S) listener.
+    pub max_connections: u32,
+    /// Most of them from one address (an IPv6 /64 counts as one): a
+    /// meeting's guests behind one NAT share it.
+    pub max_connections_per_address: u32,
     /// `ADDR:PORT` of the HTTPS listener, which serves everything `listen`
     /// does over TLS; `listen` then answers the health probes and sends
     /// the rest here. Empty: no TLS (dais behind a TLS proxy).
@@ -192,6 +197,8 @@ impl Default for HttpSettings {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             metrics_token: Secret::default(),
+            max_connections: 4096,
+            max_connections_per_address: 256,
             https_listen: "0.0.0.0:8443".into(),
             tls_certificate: String::new(),
             tls_key: String::new(),
@@ -214,8 +221,11 @@ pub struct ControlSettings {
     pub require_auth: bool,
     /// The control PIN (digits). `dais run --control-pin` sets it for one run.
     pub pin: Secret,
-    /// Most simultaneous controller connections.
+    /// Most simultaneous controller connections (the local socket has a
+    /// pool of its own).
     pub max_connections: u32,
+    /// Most of them from one address (an IPv6 /64 counts as one).
+    pub max_connections_per_address: u32,
     /// Seconds of silence before a connection is closed.
     pub idle_timeout: u32,
     /// Requests per second a connection may make (bursts of twice that).
@@ -235,6 +245,7 @@ impl Default for ControlSettings {
             require_auth: true,
             pin: Secret::default(),
             max_connections: 200,
+            max_connections_per_address: 16,
             idle_timeout: 300,
             rate_limit: 50,
             lockout_after: 5,

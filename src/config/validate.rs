@@ -126,6 +126,33 @@ impl Settings {
                 ),
             );
         }
+        if !(16..=100_000).contains(&self.http.max_connections) {
+            bad(
+                "http.max_connections",
+                format!("16 to 100000, got {}", self.http.max_connections),
+            );
+        }
+        if !(1..=self.http.max_connections.max(1)).contains(&self.http.max_connections_per_address)
+        {
+            bad(
+                "http.max_connections_per_address",
+                format!(
+                    "1 to http.max_connections ({}), got {}",
+                    self.http.max_connections, self.http.max_connections_per_address
+                ),
+            );
+        }
+        if !(1..=self.control.max_connections.max(1))
+            .contains(&self.control.max_connections_per_address)
+        {
+            bad(
+                "control.max_connections_per_address",
+                format!(
+                    "1 to control.max_connections ({}), got {}",
+                    self.control.max_connections, self.control.max_connections_per_address
+                ),
+            );
+        }
         if !(1..=10_000).contains(&self.control.max_connections) {
             bad(
                 "control.max_connections",

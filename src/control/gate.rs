@@ -13,11 +13,17 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use dais_core::throttle::{Policy, Throttle};
+
 use crate::server::auth::{random_hex, token_hash};
 
 /// How long a control token lives without use.
 pub const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 const MAX_LOCKOUT: Duration = Duration::from_secs(3600);
+/// Addresses whose failures the gate remembers at most: past that, the
+/// one seen longest ago (and not locked) makes room, so guessing from
+/// many addresses cannot grow the table without bound.
+pub const REMEMBERED_ADDRESSES: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateError {
@@ -33,13 +39,6 @@ pub enum GateError {
     BadToken,
 }
 
-#[derive(Debug, Default)]
-struct Failures {
-    count: u32,
-    lockouts: u32,
-    locked_until: Option<Duration>,
-}
-
 /// Settings the gate works with.
 #[derive(Debug, Clone)]
 pub struct GateConfig {
@@ -53,16 +52,29 @@ pub struct Gate {
     config: GateConfig,
     /// token hash -> expiry (monotonic)
     tokens: Mutex<HashMap<String, Duration>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+    failures: Mutex<Throttle<IpAddr>>,
 }
 
 impl Gate {
     pub fn new(config: GateConfig) -> Self {
+        let policy = Policy {
+            after: config.lockout_after.max(1),
+            lock: config.lockout,
+            max: MAX_LOCKOUT,
+            capacity: REMEMBERED_ADDRESSES,
+            forget: Duration::from_secs(900),
+        };
         Self {
             config,
             tokens: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Throttle::new(policy)),
         }
+    }
+
+    /// Addresses with failures remembered (bounded by
+    /// [`REMEMBERED_ADDRESSES`]).
+    pub fn remembered(&self) -> usize {
+        self.failures.lock().map(|f| f.len()).unwrap_or(0)
     }
 
     pub fn required(&self) -> bool {
@@ -79,15 +91,10 @@ impl Gate {
         api_token_ok: bool,
         now: Duration,
     ) -> Result<String, GateError> {
+        let peer = crate::server::auth::source_key(peer);
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let f = failures.entry(peer).or_default();
-        if let Some(until) = f.locked_until {
-            if now < until {
-                return Err(GateError::Locked {
-                    retry_in: until - now,
-                });
-            }
-            f.locked_until = None;
+        if let Err(retry_in) = failures.check(&peer, now) {
+            return Err(GateError::Locked { retry_in });
         }
         let pin_ok = self
             .config
@@ -95,23 +102,16 @@ impl Gate {
             .as_deref()
             .is_some_and(|pin| constant_time_eq(pin.as_bytes(), credentials.as_bytes()));
         if pin_ok || api_token_ok || self.token_valid(credentials, now) {
-            f.count = 0;
-            f.lockouts = 0;
+            failures.succeeded(&peer);
             drop(failures);
             return Ok(self.issue(now));
         }
-        f.count += 1;
-        if f.count >= self.config.lockout_after {
-            let factor = 1u32 << f.lockouts.min(16);
-            let lock = (self.config.lockout * factor).min(MAX_LOCKOUT);
-            f.lockouts += 1;
-            f.count = 0;
-            f.locked_until = Some(now + lock);
+        if let Some(lock) = failures.failed(&peer, now) {
             tracing::warn!(%peer, seconds = lock.as_secs(), "control: address locked out after failed authentication");
             return Err(GateError::Locked { retry_in: lock });
         }
         Err(GateError::Wrong {
-            remaining: self.config.lockout_after - f.count,
+            remaining: failures.remaining(&peer),
         })
     }
 
@@ -202,6 +202,29 @@ mod tests {
             Err(GateError::Locked { retry_in: at(60) })
         );
         assert!(g.authenticate(ip, "2468", false, at(92)).is_ok());
+    }
+
+    #[test]
+    fn guessing_from_many_addresses_keeps_the_table_bounded() {
+        let g = gate();
+        for i in 0..(REMEMBERED_ADDRESSES as u32 + 5_000) {
+            let ip = IpAddr::from((0x0a00_0000u32 + i).to_be_bytes());
+            let _ = g.authenticate(ip, "0000", false, at(1));
+        }
+        assert!(g.remembered() <= REMEMBERED_ADDRESSES, "{}", g.remembered());
+        // A locked-out address is not the one that makes room.
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..5 {
+            let _ = g.authenticate(ip, "0000", false, at(2));
+        }
+        for i in 0..REMEMBERED_ADDRESSES as u32 {
+            let other = IpAddr::from((0x0b00_0000u32 + i).to_be_bytes());
+            let _ = g.authenticate(other, "0000", false, at(3));
+        }
+        assert!(matches!(
+            g.authenticate(ip, "2468", false, at(4)),
+            Err(GateError::Locked { .. })
+        ));
     }
 
     #[test]

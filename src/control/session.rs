@@ -10,10 +10,11 @@
 //! `appStateChanged` when the room's activity changes.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dais_core::slots::{Slot, Slots};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -22,12 +23,22 @@ use super::request;
 use crate::app::{App, AppState};
 use crate::command::{CommandError, ErrorCode, Source};
 
+/// Connections the local socket takes at once.
+pub const LOCAL_CONNECTIONS: usize = 16;
+/// How long a network connection may stay without authenticating (when
+/// authentication is required) before it is closed.
+pub const AUTH_DEADLINE: Duration = Duration::from_secs(10);
+
 /// What every connection shares.
 pub struct ControlService {
     pub app: App,
     pub gate: Gate,
-    /// One permit per open connection, across all transports.
-    pub connections: Arc<Semaphore>,
+    /// A slot per open network connection (TCP and WebSocket), at most
+    /// `control.max_connections_per_address` from one address.
+    pub connections: Arc<Slots<IpAddr>>,
+    /// The local socket's own pool: a flood on the network cannot keep
+    /// `dais open` out.
+    pub local: Arc<Semaphore>,
     pub idle_timeout: Duration,
     pub rate_limit: u32,
     origin: Instant,
@@ -38,13 +49,15 @@ impl ControlService {
         app: App,
         gate: Gate,
         max_connections: usize,
+        per_address: usize,
         idle_timeout: Duration,
         rate_limit: u32,
     ) -> Self {
         Self {
             app,
             gate,
-            connections: Arc::new(Semaphore::new(max_connections)),
+            connections: Slots::new(per_address, max_connections),
+            local: Arc::new(Semaphore::new(LOCAL_CONNECTIONS)),
             idle_timeout,
             rate_limit,
             origin: Instant::now(),
@@ -53,6 +66,11 @@ impl ControlService {
 
     pub fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// A network connection's slot, or why there is none.
+    pub fn slot(&self, peer: IpAddr) -> Result<Slot<IpAddr>, dais_core::slots::Full> {
+        self.connections.take(crate::server::auth::source_key(peer))
     }
 }
 
@@ -126,6 +144,19 @@ impl Session {
     /// Marks the session authenticated (a valid bearer on HTTP).
     pub fn set_authed(&mut self) {
         self.authed = true;
+    }
+
+    /// How long this connection may wait for its next request: the idle
+    /// timeout, or until [`AUTH_DEADLINE`] after `opened` while it has not
+    /// authenticated. `None` when that deadline has passed.
+    pub fn read_deadline(&self, svc: &ControlService, opened: Instant) -> Option<Duration> {
+        if self.authed(svc) {
+            return Some(svc.idle_timeout);
+        }
+        AUTH_DEADLINE
+            .checked_sub(opened.elapsed())
+            .filter(|d| !d.is_zero())
+            .map(|d| d.min(svc.idle_timeout))
     }
 
     pub fn authed(&self, svc: &ControlService) -> bool {

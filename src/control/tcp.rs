@@ -57,17 +57,31 @@ pub fn bind_local(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(l)
 }
 
-fn busy() -> Vec<u8> {
+fn busy(why: &str) -> Vec<u8> {
     let mut v = serde_json::to_vec(&super::request::reply(
         None,
         Err(CommandError::new(
             ErrorCode::Unavailable,
-            "too many control connections",
+            format!("too many control connections: {why}"),
         )),
     ))
     .unwrap_or_default();
     v.push(b'\n');
     v
+}
+
+/// What a connection hears when it did not authenticate in time.
+pub fn too_slow() -> Value {
+    super::request::reply(
+        None,
+        Err(CommandError::new(
+            ErrorCode::Unauthorized,
+            format!(
+                "authenticate within {} s of connecting ({{\"method\": \"auth\", \"credentials\": \"<PIN or token>\"}}): closing the connection",
+                super::session::AUTH_DEADLINE.as_secs()
+            ),
+        )),
+    )
 }
 
 /// Accepts controllers until `cancel` fires.
@@ -85,10 +99,18 @@ pub async fn serve(listener: TcpListener, svc: Arc<ControlService>, cancel: Canc
                 continue;
             }
         };
-        let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "control: connection refused, too many controllers");
-            let _ = stream.write_all(&busy()).await;
-            continue;
+        let permit = match svc.slot(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::debug!(%peer, %full, "control: connection refused");
+                // Said without waiting on a client that does not read.
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    stream.write_all(&busy(&full.to_string())),
+                )
+                .await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let svc = svc.clone();
@@ -122,8 +144,12 @@ pub async fn serve_local(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
-            let _ = stream.write_all(&busy()).await;
+        let Ok(permit) = svc.local.clone().try_acquire_owned() else {
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                stream.write_all(&busy("the local socket's are all in use")),
+            )
+            .await;
             continue;
         };
         let svc = svc.clone();
@@ -158,7 +184,12 @@ where
     let mut state = svc.app.watch();
     session.on_state(svc, &state.borrow_and_update().clone());
     let mut lines = LineReader::default();
+    let opened = std::time::Instant::now();
     loop {
+        let Some(wait) = session.read_deadline(svc, opened) else {
+            send(&mut writer, &too_slow()).await?;
+            return Ok(());
+        };
         let read = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             changed = state.changed() => {
@@ -171,9 +202,13 @@ where
                 }
                 continue;
             }
-            r = tokio::time::timeout(svc.idle_timeout, lines.next(&mut reader)) => r,
+            r = tokio::time::timeout(wait, lines.next(&mut reader)) => r,
         };
         let reply = match read {
+            Err(_) if !session.authed(svc) => {
+                send(&mut writer, &too_slow()).await?;
+                return Ok(());
+            }
             Err(_) => {
                 let v = super::request::reply(
                     None,

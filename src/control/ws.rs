@@ -62,12 +62,15 @@ async fn upgrade(
     if let Some(refused) = foreign_page(&headers, scheme, &svc.app.shared.settings.web_origins()) {
         return refused;
     }
-    let Ok(permit) = svc.connections.clone().try_acquire_owned() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many control connections",
-        )
-            .into_response();
+    let permit = match svc.slot(peer.ip()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("too many control connections: {full}"),
+            )
+                .into_response();
+        }
     };
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
@@ -89,7 +92,12 @@ async fn serve(mut socket: WebSocket, peer: SocketAddr, svc: &ControlService) {
     let mut session = Session::new(peer, false, svc.rate_limit, false);
     let mut state = svc.app.watch();
     session.on_state(svc, &state.borrow_and_update().clone());
+    let opened = std::time::Instant::now();
     loop {
+        let Some(wait) = session.read_deadline(svc, opened) else {
+            let _ = send(&mut socket, &super::tcp::too_slow()).await;
+            return;
+        };
         tokio::select! {
             changed = state.changed() => {
                 if changed.is_err() {
@@ -102,8 +110,12 @@ async fn serve(mut socket: WebSocket, peer: SocketAddr, svc: &ControlService) {
                     }
                 }
             }
-            msg = tokio::time::timeout(svc.idle_timeout, socket.recv()) => {
+            msg = tokio::time::timeout(wait, socket.recv()) => {
                 let reply = match msg {
+                    Err(_) if !session.authed(svc) => {
+                        let _ = send(&mut socket, &super::tcp::too_slow()).await;
+                        return;
+                    }
                     Err(_) => {
                         let v = super::request::reply(None, Err(CommandError::new(ErrorCode::Unavailable, "idle timeout: closing the connection")));
                         let _ = send(&mut socket, &v).await;

@@ -3,20 +3,23 @@
 //! each request told who sent it (`ConnectInfo`) and in which scheme it
 //! arrived ([`ServedScheme`]).
 //!
-//! Every connection has deadlines: the TLS handshake must finish within
+//! Connections are counted per source address and in all
+//! (`http.max_connections_per_address`, `http.max_connections`): one
+//! client cannot hold every socket. Every connection has deadlines: the TLS handshake must finish within
 //! [`HANDSHAKE_TIMEOUT`] and a request's head arrive within
 //! [`HEADER_READ_TIMEOUT`], so a client that opens a socket and trickles
 //! bytes (slowloris) is closed instead of holding it. On `cancel` the
 //! listener stops accepting and every connection finishes the request in
 //! flight, then closes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use dais_core::origin::ServedScheme;
+use dais_core::slots::Slots;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -30,12 +33,15 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Serves `router` on `listener` until `cancel` fires, over TLS when
-/// `tls` is given.
+/// `tls` is given, each connection holding one of `slots` (per source
+/// address, an IPv6 /64 counting as one, and in all); a connection that
+/// gets none is closed at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     cancel: CancellationToken,
     tls: Option<Arc<rustls::ServerConfig>>,
+    slots: Arc<Slots<IpAddr>>,
 ) {
     let scheme = ServedScheme(if tls.is_some() { "https" } else { "http" });
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -55,11 +61,20 @@ pub async fn serve(
                 }
             },
         };
+        let slot = match slots.take(crate::server::auth::source_key(peer.ip())) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::debug!(%peer, %full, scheme = scheme.0, "connection refused");
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let cancel = cancel.clone();
         let acceptor = acceptor.clone();
         conns.spawn(async move {
+            let _slot = slot;
             match acceptor {
                 None => connection(stream, peer, scheme, router, cancel).await,
                 Some(acceptor) => {

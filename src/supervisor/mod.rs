@@ -263,6 +263,7 @@ async fn supervise(
             lockout: Duration::from_secs(c.lockout_seconds as u64),
         }),
         c.max_connections as usize,
+        c.max_connections_per_address as usize,
         Duration::from_secs(c.idle_timeout as u64),
         c.rate_limit,
     ));
@@ -281,6 +282,14 @@ async fn supervise(
     };
     let https_addr = secure.as_ref().map(|l| l.local_addr()).transpose()?;
     let served = tls.as_ref().map(|t| t.server_config());
+    // Each listener's connection slots, per source address and in all.
+    let h = &settings.http;
+    let slots = || {
+        dais_core::slots::Slots::new(
+            h.max_connections_per_address as usize,
+            h.max_connections as usize,
+        )
+    };
     let panel_slot = http::PanelSlot::default();
     // Who may see the room (/status, /metrics, the pictures): admin API
     // tokens and control tokens.
@@ -318,23 +327,31 @@ async fn supervise(
             http::known_hosts_only(control::ws::router(control.clone()), hosts.clone()),
             cancel.clone(),
             served.clone(),
+            slots(),
         ));
     }
     let router = http::known_hosts_only(router, hosts.clone());
     match (secure, &tls, https_addr) {
         (Some(secure), Some(t), Some(a)) => {
-            tasks.spawn(http::serve(secure, router, cancel.clone(), served.clone()));
+            tasks.spawn(http::serve(
+                secure,
+                router,
+                cancel.clone(),
+                served.clone(),
+                slots(),
+            ));
             let plain = http::redirect_router(app.clone(), a.port(), t.clone());
             tasks.spawn(http::serve(
                 listener,
                 http::known_hosts_only(plain, hosts),
                 cancel.clone(),
                 None,
+                slots(),
             ));
             tasks.spawn(watch_certificate(t.clone(), app.clone(), cancel.clone()));
         }
         _ => {
-            tasks.spawn(http::serve(listener, router, cancel.clone(), None));
+            tasks.spawn(http::serve(listener, router, cancel.clone(), None, slots()));
         }
     }
     app.post(AppEvent::Service(Service::Http, ServiceState::Up))

@@ -17,6 +17,7 @@
 //! - [`origin`]: which web pages may use dais from a browser;
 //! - [`fingerprint`]: certificate fingerprints as people read and write them;
 //! - [`throttle`]: back-off for guessing (PINs, secrets);
+//! - [`slots`]: connection slots per source address and per listener;
 //! - [`contacts`], [`tone`], [`clock`].
 
 pub mod call;
@@ -31,6 +32,7 @@ pub mod layout;
 pub mod link;
 pub mod origin;
 pub mod routing;
+pub mod slots;
 pub mod throttle;
 pub mod tone;
 pub mod uri;
