@@ -47,15 +47,45 @@ fn main() {
     } else {
         2
     };
+    // SAFETY: set before any thread of ours reads the environment.
+    unsafe { std::env::set_var("DAIS_TEST_LOG", "warn") };
+    let (room, guest) = joins_on(false, joins);
+    let (room_tls, guest_tls) = joins_on(true, joins);
+    println!(
+        "conference join (signalling start → first remote frame decoded), room on its own dais:"
+    );
+    println!(
+        "  room (trueconf:\\c\\CID on the control port), ws:   {}",
+        stats(room)
+    );
+    println!(
+        "  room, wss (its own certificate pinned):          {}",
+        stats(room_tls)
+    );
+    println!(
+        "  browser guest (Chromium, Join pressed), http/ws: {}",
+        stats(guest)
+    );
+    println!(
+        "  browser guest, https/wss (device CA trusted):    {}",
+        stats(guest_tls)
+    );
+}
+
+/// The room's and a browser guest's join times on a dais serving HTTP or
+/// HTTPS.
+fn joins_on(https: bool, joins: usize) -> (Vec<f64>, Vec<f64>) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let mut s = Start::new(&data);
     s.extra = vec!["--api-client".into(), "bench:bench-secret-1".into()];
-    // SAFETY: set before any thread of ours reads the environment.
-    unsafe { std::env::set_var("DAIS_TEST_LOG", "warn") };
+    if https {
+        s.extra
+            .extend(["--https-listen".into(), "127.0.0.1:0".into()]);
+    }
     let mut d = Dais::start(s);
     d.wait_ready();
-    let api = Api::new(&d.http).login_client("bench", "bench-secret-1");
+    let api = Api::new(&d.base()).login_client("bench", "bench-secret-1");
     let (_, r) = api.post(
         "/api/v3.11/conferences",
         &json!({"topic": "Bench", "owner": "room", "type": 0, "max_participants": 10, "allow_guests": true}),
@@ -65,7 +95,12 @@ fn main() {
     let mut control = d.control();
 
     // A browser guest in the conference, sending.
-    let b = Browser::launch(Fake::new((0, 200, 0)));
+    let b = if https {
+        let ca = std::fs::read(data.join("tls/ca.pem")).expect("the device CA");
+        Browser::launch_trusting(&ca, Fake::new((0, 200, 0)))
+    } else {
+        Browser::launch(Fake::new((0, 200, 0)))
+    };
     let mut page = b.page();
     let url = d.url(&format!("/webrtc/{cid}?name=Guest&autojoin=1"));
     page.goto(&url);
@@ -116,17 +151,7 @@ fn main() {
         guest.push(ms.as_f64().unwrap());
     }
 
-    println!(
-        "conference join (signalling start → first remote frame decoded), room on its own dais:"
-    );
-    println!(
-        "  room (trueconf:\\c\\CID on the control port): {}",
-        stats(room)
-    );
-    println!(
-        "  browser guest (Chromium, Join pressed):      {}",
-        stats(guest)
-    );
     drop(b);
     d.terminate(Duration::from_secs(5));
+    (room, guest)
 }

@@ -109,17 +109,23 @@ pub struct Browser {
 
 impl Browser {
     pub fn launch(fake: Fake) -> Browser {
-        Browser::start(fake, None)
+        Browser::start(fake, None, None)
     }
 
     /// A browser on another host of `lan` that trusts the CA in `ca_pem`
     /// the way an organisation's machines do: in its user's NSS database
     /// (`certutil`), not by ignoring certificate errors.
     pub fn launch_on(lan: &super::common::lan::Lan, ca_pem: &[u8], fake: Fake) -> Browser {
-        Browser::start(fake, Some((lan.ns.as_str(), ca_pem)))
+        Browser::start(fake, Some(lan.ns.as_str()), Some(ca_pem))
     }
 
-    fn start(fake: Fake, lan: Option<(&str, &[u8])>) -> Browser {
+    /// A browser on this host that trusts the CA in `ca_pem` (as
+    /// [`Browser::launch_on`]), for dais over HTTPS.
+    pub fn launch_trusting(ca_pem: &[u8], fake: Fake) -> Browser {
+        Browser::start(fake, None, Some(ca_pem))
+    }
+
+    fn start(fake: Fake, ns: Option<&str>, ca: Option<&[u8]>) -> Browser {
         let dir = tempfile::tempdir().expect("browser dir");
         let video = dir.path().join("camera.y4m");
         let audio = dir.path().join("mic.wav");
@@ -136,26 +142,28 @@ impl Browser {
         let log = std::fs::File::create(dir.path().join("chromium.log")).unwrap();
         // Chromium reads the user's NSS database under $HOME.
         let home = dir.path().join("home");
-        let mut cmd = match lan {
+        if let Some(ca_pem) = ca {
+            let db = home.join(".pki/nssdb");
+            std::fs::create_dir_all(&db).unwrap();
+            let ca = dir.path().join("room-ca.pem");
+            std::fs::write(&ca, ca_pem).unwrap();
+            let db_arg = format!("sql:{}", db.display());
+            certutil(&["-d", &db_arg, "-N", "--empty-password"]);
+            certutil(&[
+                "-d",
+                &db_arg,
+                "-A",
+                "-t",
+                "C,,",
+                "-n",
+                "dais device CA",
+                "-i",
+                ca.to_str().unwrap(),
+            ]);
+        }
+        let mut cmd = match ns {
             None => Command::new(exe),
-            Some((ns, ca_pem)) => {
-                let db = home.join(".pki/nssdb");
-                std::fs::create_dir_all(&db).unwrap();
-                let ca = dir.path().join("room-ca.pem");
-                std::fs::write(&ca, ca_pem).unwrap();
-                let db_arg = format!("sql:{}", db.display());
-                certutil(&["-d", &db_arg, "-N", "--empty-password"]);
-                certutil(&[
-                    "-d",
-                    &db_arg,
-                    "-A",
-                    "-t",
-                    "C,,",
-                    "-n",
-                    "dais device CA",
-                    "-i",
-                    ca.to_str().unwrap(),
-                ]);
+            Some(ns) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns]).arg(exe);
                 c
@@ -210,7 +218,7 @@ impl Browser {
             child,
             dir,
             port,
-            ns: lan.map(|(ns, _)| ns.to_string()),
+            ns: ns.map(str::to_string),
         }
     }
 
