@@ -119,10 +119,11 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let cfg = tmp.path().join("bench.toml");
-    // The per-connection rate limit protects rooms; the bench measures dais.
+    // The per-connection rate limit and the per-address cap protect rooms;
+    // the bench measures dais, all its connections from one address.
     std::fs::write(
         &cfg,
-        "[control]\nrate_limit = 10000\nmax_connections = 500\n",
+        "[control]\nrate_limit = 10000\nmax_connections = 500\nmax_connections_per_address = 500\n",
     )
     .unwrap();
     let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware/virtual.toml");

@@ -381,4 +381,10 @@ fn a_pin_or_ca_needs_https_and_a_pin_is_a_fingerprint() {
     );
     assert!(!ok);
     assert!(err.contains("conference.servers[0].fingerprint"), "{err}");
+    let (ok, err) = common::config_check(&format!(
+        "[[conference.servers]]\nhost = \"room-7:8443\"\nscheme = \"https\"\nclient_id = \"a\"\nclient_secret = \"b\"\nfingerprint = \"{}\"\nca = \"/etc/ca.pem\"\n",
+        common::fingerprint(b"x")
+    ));
+    assert!(!ok);
+    assert!(err.contains("not both"), "{err}");
 }

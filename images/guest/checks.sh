@@ -138,7 +138,8 @@ code=$(curl -s --cacert "$CA" -m 10 -o /dev/null -w '%{http_code}' "$API/readyz"
 
 # --- HTTPS by default: a device certificate from the device CA -------------
 # curl checks the chain against the CA and the name (127.0.0.1 must be in
-# the certificate); the plain port sends the control API to HTTPS.
+# the certificate); the plain port refuses the control API (credentials in
+# the clear) and sends pages to HTTPS.
 ca_fp=$(openssl x509 -in "$CA" -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2)
 leaf_fp=$(echo | openssl s_client -connect 127.0.0.1:8443 -servername localhost 2>/dev/null \
   | openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2)
@@ -146,11 +147,13 @@ leaf_fp=$(echo | openssl s_client -connect 127.0.0.1:8443 -servername localhost 
 logged=$(journalctl -u dais.service --no-pager -o verbose 2>/dev/null | grep -c "${ca_fp:-none}")
 redirect=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' -X POST "$PLAIN/control" \
   -H 'Content-Type: application/json' -d '{}')
+page=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' "$PLAIN/webrtc/123")
 if [ -n "$ca_fp" ] && [ -n "$leaf_fp" ] && [ "$code" = 200 ] && [ "${logged:-0}" -gt 0 ] \
-   && [ "${redirect%% *}" = 308 ] && [ "${redirect#* }" = "https://127.0.0.1:8443/control" ]; then
-  pass https "HTTPS on 8443 with a device certificate (SHA-256 $leaf_fp) from the device CA $CA (SHA-256 $ca_fp, in the journal); POST /control on 8080 answers $redirect"
+   && [ "${redirect%% *}" = 403 ] && [ "${page%% *}" = 308 ] \
+   && [ "${page#* }" = "https://127.0.0.1:8443/webrtc/123" ]; then
+  pass https "HTTPS on 8443 with a device certificate (SHA-256 $leaf_fp) from the device CA $CA (SHA-256 $ca_fp, in the journal); on 8080 POST /control answers ${redirect%% *} (credentials in the clear refused) and a page $page"
 else
-  fail https "device CA ${ca_fp:-missing}, certificate ${leaf_fp:-none}, readyz $code, CA in the journal ${logged:-0} times, plain POST /control answered ${redirect:-nothing}"
+  fail https "device CA ${ca_fp:-missing}, certificate ${leaf_fp:-none}, readyz $code, CA in the journal ${logged:-0} times, plain POST /control answered ${redirect:-nothing}, a page ${page:-nothing}"
 fi
 
 TOKEN=$(auth_token)

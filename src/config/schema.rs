@@ -168,7 +168,7 @@ pub struct HttpSettings {
     pub metrics_token: Secret,
     /// Most connections open at once on each HTTP(S) listener.
     pub max_connections: u32,
-    /// Most of them from one address (an IPv6 /64 counts as one): a
+    /// Most of them from one address: a
     /// meeting's guests behind one NAT share it.
     pub max_connections_per_address: u32,
     /// `ADDR:PORT` of the HTTPS listener, which serves everything `listen`
@@ -224,7 +224,7 @@ pub struct ControlSettings {
     /// Most simultaneous controller connections (the local socket has a
     /// pool of its own).
     pub max_connections: u32,
-    /// Most of them from one address (an IPv6 /64 counts as one).
+    /// Most of them from one address.
     pub max_connections_per_address: u32,
     /// Seconds of silence before a connection is closed.
     pub idle_timeout: u32,

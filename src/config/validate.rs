@@ -548,6 +548,12 @@ impl Settings {
                     ),
                 );
             }
+            if !r.fingerprint.is_empty() && !r.ca.is_empty() {
+                bad(
+                    &format!("conference.servers[{i}].ca"),
+                    "one way to trust that server: fingerprint or ca, not both".into(),
+                );
+            }
             for (key, set) in [("fingerprint", &r.fingerprint), ("ca", &r.ca)] {
                 if !set.is_empty() && r.scheme != "https" {
                     bad(

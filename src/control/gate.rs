@@ -91,7 +91,7 @@ impl Gate {
         api_token_ok: bool,
         now: Duration,
     ) -> Result<String, GateError> {
-        let peer = crate::server::auth::source_key(peer);
+        let peer = peer.to_canonical();
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(retry_in) = failures.check(&peer, now) {
             return Err(GateError::Locked { retry_in });

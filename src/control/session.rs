@@ -70,7 +70,7 @@ impl ControlService {
 
     /// A network connection's slot, or why there is none.
     pub fn slot(&self, peer: IpAddr) -> Result<Slot<IpAddr>, dais_core::slots::Full> {
-        self.connections.take(crate::server::auth::source_key(peer))
+        self.connections.take(peer.to_canonical())
     }
 }
 

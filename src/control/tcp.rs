@@ -163,10 +163,20 @@ pub async fn serve_local(
     }
 }
 
+/// How long a reply or event may take to be written: a client that stops
+/// reading is closed, not waited on.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
 async fn send(w: &mut (impl AsyncWrite + Unpin), v: &Value) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(v).unwrap_or_default();
     bytes.push(b'\n');
-    w.write_all(&bytes).await
+    match tokio::time::timeout(WRITE_DEADLINE, w.write_all(&bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the controller stopped reading",
+        )),
+    }
 }
 
 /// Serves one line-protocol connection.

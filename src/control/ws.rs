@@ -82,10 +82,13 @@ async fn upgrade(
 }
 
 async fn send(socket: &mut WebSocket, v: &Value) -> bool {
-    socket
-        .send(Message::Text(v.to_string().into()))
-        .await
-        .is_ok()
+    // A client that stops reading is closed, not waited on.
+    tokio::time::timeout(
+        super::tcp::WRITE_DEADLINE,
+        socket.send(Message::Text(v.to_string().into())),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok())
 }
 
 async fn serve(mut socket: WebSocket, peer: SocketAddr, svc: &ControlService) {

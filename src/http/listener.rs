@@ -34,7 +34,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Serves `router` on `listener` until `cancel` fires, over TLS when
 /// `tls` is given, each connection holding one of `slots` (per source
-/// address, an IPv6 /64 counting as one, and in all); a connection that
+/// address and in all); a connection that
 /// gets none is closed at once.
 pub async fn serve(
     listener: TcpListener,
@@ -61,7 +61,7 @@ pub async fn serve(
                 }
             },
         };
-        let slot = match slots.take(crate::server::auth::source_key(peer.ip())) {
+        let slot = match slots.take(peer.ip().to_canonical()) {
             Ok(slot) => slot,
             Err(full) => {
                 tracing::debug!(%peer, %full, scheme = scheme.0, "connection refused");
@@ -73,8 +73,13 @@ pub async fn serve(
         let router = router.clone();
         let cancel = cancel.clone();
         let acceptor = acceptor.clone();
+        // The slot goes with the socket, also where a WebSocket upgrade
+        // takes it out of hyper's connection.
+        let stream = Counted {
+            inner: stream,
+            _slot: slot,
+        };
         conns.spawn(async move {
-            let _slot = slot;
             match acceptor {
                 None => connection(stream, peer, scheme, router, cancel).await,
                 Some(acceptor) => {
@@ -125,5 +130,59 @@ async fn connection<S>(
     };
     if let Err(e) = res {
         tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
+
+/// A socket holding its connection slot: the slot is given back when the
+/// socket is closed, whoever holds it last (hyper, or a WebSocket it was
+/// upgraded to).
+struct Counted<S> {
+    inner: S,
+    _slot: dais_core::slots::Slot<IpAddr>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }

@@ -196,8 +196,9 @@ fn own_names() -> Vec<String> {
 /// What the plain listener serves when HTTPS is on: the health probes
 /// (load balancers and systemd checks need no certificate), the device CA
 /// (to trust before the first HTTPS visit; compare its fingerprint with
-/// the panel's), and for everything else a redirect to the same path on
-/// HTTPS at `https_port`.
+/// the panel's), 403 for anything carrying credentials (`Authorization`,
+/// the control API, the token endpoint), and for everything else a
+/// redirect to the same path on HTTPS at `https_port`.
 pub fn redirect_router(app: App, https_port: u16, tls: Arc<tls::Tls>) -> Router {
     let edge = Edge {
         app,
@@ -260,6 +261,26 @@ async fn to_https(req: axum::extract::Request, https_port: u16) -> Response {
         .map(|p| p.as_str())
         .unwrap_or("/");
     let location = format!("https://{authority}{path}");
+    // A secret that came here crossed the network in the clear: refuse it
+    // loudly rather than redirect, so the client that sent it is fixed
+    // instead of working on (and leaking on every request).
+    let p = req.uri().path();
+    if req.headers().contains_key(header::AUTHORIZATION)
+        || p.starts_with("/control")
+        || p.starts_with("/oauth2")
+    {
+        tracing::warn!(
+            path = p,
+            "refused a request with credentials on the plain HTTP port"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"error": {"code": 403, "message": format!(
+                "this is dais's plain HTTP port: credentials sent here crossed the network unencrypted and are refused; send them to {location} (HTTPS) and change any that were sent here"
+            )}})),
+        )
+            .into_response();
+    }
     match axum::http::HeaderValue::from_str(&location) {
         Ok(v) => (
             StatusCode::PERMANENT_REDIRECT,

@@ -32,8 +32,8 @@ use crate::app::state::Certificate;
 pub const LEAF_DAYS: i64 = 397;
 /// A device leaf older than this is issued again at the next check.
 pub const LEAF_RENEW_AFTER: Duration = Duration::from_secs(90 * 24 * 3600);
-/// How long the device CA is valid.
-pub const CA_YEARS: i64 = 20;
+/// How long the device CA is valid, from 2020.
+pub const CA_YEARS: i64 = 80;
 /// The directory, in the data directory, of the device CA.
 pub const DEVICE_DIR: &str = "tls";
 
@@ -170,8 +170,10 @@ impl Tls {
                 }
             }
             (Source::Device { .. }, _, Some((names, at))) => {
+                // A clock that went back (or jumped ahead, once it was
+                // set) gets a leaf issued again.
                 *names != sorted((self.names)())
-                    || at.elapsed().unwrap_or_default() > LEAF_RENEW_AFTER
+                    || at.elapsed().map_or(true, |age| age > LEAF_RENEW_AFTER)
             }
             _ => true,
         }
@@ -332,51 +334,95 @@ fn ca_params(key: &rcgen::KeyPair) -> rcgen::CertificateParams {
 }
 
 /// Reads the device CA from `dir`, making it first when there is none.
-fn device_ca(dir: &Path) -> Result<(rcgen::KeyPair, CertificateDer<'static>), TlsError> {
+/// A CA left half made (a crash or power loss on first start: a file
+/// missing, empty or not matching the other) is made again, with a
+/// warning that clients must trust the new one; a file that cannot be read
+/// is an error, never a reason to replace a CA an organisation trusts.
+fn device_ca(
+    dir: &Path,
+    provider: &CryptoProvider,
+) -> Result<(rcgen::KeyPair, CertificateDer<'static>), TlsError> {
     let bad = |message: String| TlsError::Device {
         dir: dir.to_path_buf(),
         message,
     };
     let (ca_pem, key_pem) = (dir.join("ca.pem"), dir.join("ca.key"));
-    if key_pem.exists() && ca_pem.exists() {
-        let key_text = std::fs::read_to_string(&key_pem)
-            .map_err(|e| bad(format!("ca.key: cannot read it: {e}")))?;
-        let key = rcgen::KeyPair::from_pem(&key_text)
-            .map_err(|e| bad(format!("ca.key: not a private key: {e}")))?;
-        let cert_text =
-            std::fs::read(&ca_pem).map_err(|e| bad(format!("ca.pem: cannot read it: {e}")))?;
-        let cert = CertificateDer::from_pem_slice(&cert_text)
-            .map_err(|e| bad(format!("ca.pem: not a PEM certificate: {e}")))?;
-        return Ok((key, cert));
+    let read = |path: &Path| match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(bad(format!(
+            "{}: cannot read it: {e}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+        ))),
+    };
+    match (read(&key_pem)?, read(&ca_pem)?) {
+        (None, None) => {}
+        (Some(key), Some(cert)) => match parse_ca(&key, &cert, provider) {
+            Ok(pair) => return Ok(pair),
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), %why, "the device CA is unusable: making a new one, which clients must trust again")
+            }
+        },
+        _ => {
+            tracing::warn!(dir = %dir.display(), "half a device CA (a crash while it was made?): making a new one, which clients must trust again")
+        }
     }
     std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create it: {e}")))?;
     let key = rcgen::KeyPair::generate().map_err(|e| bad(format!("cannot make a key: {e}")))?;
     let mut params = ca_params(&key);
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(365 * CA_YEARS);
+    // Fixed dates, not the clock's: a board without a real-time clock may
+    // make its CA before the time is set, and a CA is not issued again.
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020 + CA_YEARS as i32, 1, 1);
     params.serial_number = Some(serial());
     let cert = params
         .self_signed(&key)
         .map_err(|e| bad(format!("cannot sign the CA: {e}")))?;
-    write_private(&key_pem, key.serialize_pem().as_bytes())
-        .map_err(|e| bad(format!("ca.key: cannot write it: {e}")))?;
-    std::fs::write(&ca_pem, cert.pem())
+    // The certificate first, then the key, each whole or not at all.
+    write_file(&ca_pem, cert.pem().as_bytes(), 0o644)
         .map_err(|e| bad(format!("ca.pem: cannot write it: {e}")))?;
+    write_file(&key_pem, key.serialize_pem().as_bytes(), 0o600)
+        .map_err(|e| bad(format!("ca.key: cannot write it: {e}")))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     tracing::info!(dir = %dir.display(), fingerprint = %fingerprint(cert.der()), "made the device CA");
     Ok((key, cert.der().clone()))
 }
 
-/// Writes a secret readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The CA's key and certificate from their PEM files, if they belong
+/// together.
+fn parse_ca(
+    key: &[u8],
+    cert: &[u8],
+    provider: &CryptoProvider,
+) -> Result<(rcgen::KeyPair, CertificateDer<'static>), String> {
+    let key_text = std::str::from_utf8(key).map_err(|_| "ca.key is not PEM text".to_string())?;
+    let key = rcgen::KeyPair::from_pem(key_text).map_err(|e| format!("ca.key: {e}"))?;
+    let cert = CertificateDer::from_pem_slice(cert).map_err(|e| format!("ca.pem: {e}"))?;
+    let private =
+        PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| format!("ca.key: {e}"))?;
+    CertifiedKey::from_der(vec![cert.clone()], private, provider)
+        .and_then(|c| c.keys_match())
+        .map_err(|e| format!("ca.key does not belong to ca.pem: {e}"))?;
+    Ok((key, cert))
+}
+
+/// Writes a file whole or not at all (a temporary file, synced, renamed
+/// over it), with `mode`.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    // A leftover from a crash would keep its own mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
@@ -406,7 +452,7 @@ fn issue_device(
         dir: dir.to_path_buf(),
         message,
     };
-    let (ca_key, ca_der) = device_ca(dir)?;
+    let (ca_key, ca_der) = device_ca(dir, provider)?;
     let issuer = rcgen::Issuer::new(ca_params(&ca_key), ca_key);
     let key = rcgen::KeyPair::generate().map_err(|e| bad(format!("cannot make a key: {e}")))?;
     let mut params = rcgen::CertificateParams::default();
@@ -518,4 +564,51 @@ pub fn interface_addresses() -> Vec<std::net::IpAddr> {
         libc::freeifaddrs(head);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> CryptoProvider {
+        #[allow(deprecated)]
+        rustls::crypto::ring::default_provider()
+    }
+
+    #[test]
+    fn a_device_ca_is_kept_and_a_half_made_one_is_made_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("tls");
+        let (_, first) = device_ca(&dir, &ring()).unwrap();
+        let (_, again) = device_ca(&dir, &ring()).unwrap();
+        assert_eq!(first, again, "kept across starts");
+        // Power lost while ca.pem was written: empty. A new CA, not a dais
+        // that cannot start.
+        std::fs::write(dir.join("ca.pem"), b"").unwrap();
+        let (_, remade) = device_ca(&dir, &ring()).unwrap();
+        assert_ne!(remade, first);
+        // A key that is not the certificate's: made again too.
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(dir.join("ca.key"), other.serialize_pem()).unwrap();
+        let (key, cert) = device_ca(&dir, &ring()).unwrap();
+        assert_ne!(cert, remade);
+        assert!(
+            parse_ca(
+                key.serialize_pem().as_bytes(),
+                &std::fs::read(dir.join("ca.pem")).unwrap(),
+                &ring()
+            )
+            .is_ok()
+        );
+        // Only one of the two: made again.
+        std::fs::remove_file(dir.join("ca.key")).unwrap();
+        let (_, alone) = device_ca(&dir, &ring()).unwrap();
+        assert_ne!(alone, cert);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("ca.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0);
+    }
 }
