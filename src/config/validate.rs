@@ -2,9 +2,9 @@
 //! every problem at once, each naming its key, so an installer sees them
 //! all in one pass.
 
-use std::net::SocketAddr;
-
 use super::*;
+
+mod listeners;
 
 /// One key whose value is out of range or inconsistent with another key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,159 +57,7 @@ impl Settings {
                 );
             }
         }
-        for (i, o) in self.http.allowed_origins.iter().enumerate() {
-            if !dais_core::origin::valid(o) {
-                bad(
-                    &format!("http.allowed_origins[{i}]"),
-                    format!(
-                        "a web origin such as \"https://panel.example.org:8443\" (scheme, host, optional port; no path), got {o:?}"
-                    ),
-                );
-            }
-        }
-        for (i, h) in self.http.allowed_hosts.iter().enumerate() {
-            if !dais_core::origin::valid_host_entry(h) {
-                bad(
-                    &format!("http.allowed_hosts[{i}]"),
-                    format!(
-                        "a host name such as \"room-12.corp.example\", \"*.rooms.example\" or \"*\" (no scheme, port or path), got {h:?}"
-                    ),
-                );
-            }
-        }
-        let scrape = self.http.metrics_token.expose();
-        if !scrape.is_empty() && (scrape.chars().count() < 16 || !scrape.is_ascii()) {
-            bad(
-                "http.metrics_token",
-                "at least 16 ASCII characters (it is a password for /metrics), or empty for none"
-                    .to_string(),
-            );
-        }
-        let h = &self.http;
-        if !h.https_listen.is_empty() {
-            match h.https_listen.parse::<SocketAddr>() {
-                Err(_) => bad(
-                    "http.https_listen",
-                    format!(
-                        "ADDR:PORT such as \"0.0.0.0:8443\", or \"\" for none, got {:?}",
-                        h.https_listen
-                    ),
-                ),
-                Ok(a) if a == h.listen => bad(
-                    "http.https_listen",
-                    format!("an address other than http.listen ({})", h.listen),
-                ),
-                Ok(a) if self.control.enabled && a == self.control.listen => bad(
-                    "http.https_listen",
-                    format!("an address other than control.listen ({a})"),
-                ),
-                Ok(_) => {}
-            }
-        }
-        if h.tls_certificate.is_empty() != h.tls_key.is_empty() {
-            let (field, other) = if h.tls_certificate.is_empty() {
-                ("http.tls_certificate", "http.tls_key")
-            } else {
-                ("http.tls_key", "http.tls_certificate")
-            };
-            bad(
-                field,
-                format!("a PEM file, since {other} is set (both or neither)"),
-            );
-        }
-        if !(1024..=64 * 1024 * 1024).contains(&self.http.max_body_bytes) {
-            bad(
-                "http.max_body_bytes",
-                format!(
-                    "an integer from 1024 to 67108864, got {}",
-                    self.http.max_body_bytes
-                ),
-            );
-        }
-        if !(16..=100_000).contains(&self.http.max_connections) {
-            bad(
-                "http.max_connections",
-                format!("16 to 100000, got {}", self.http.max_connections),
-            );
-        }
-        if !(1..=self.http.max_connections.max(1)).contains(&self.http.max_connections_per_address)
-        {
-            bad(
-                "http.max_connections_per_address",
-                format!(
-                    "1 to http.max_connections ({}), got {}",
-                    self.http.max_connections, self.http.max_connections_per_address
-                ),
-            );
-        }
-        if !(1..=self.control.max_connections.max(1))
-            .contains(&self.control.max_connections_per_address)
-        {
-            bad(
-                "control.max_connections_per_address",
-                format!(
-                    "1 to control.max_connections ({}), got {}",
-                    self.control.max_connections, self.control.max_connections_per_address
-                ),
-            );
-        }
-        if !(1..=10_000).contains(&self.control.max_connections) {
-            bad(
-                "control.max_connections",
-                format!(
-                    "an integer from 1 to 10000, got {}",
-                    self.control.max_connections
-                ),
-            );
-        }
-        let c = &self.control;
-        if !c.http_listen.is_empty() && c.http_listen.parse::<SocketAddr>().is_err() {
-            bad(
-                "control.http_listen",
-                format!(
-                    "ADDR:PORT such as \"10.10.0.5:8443\", or \"\", got {:?}",
-                    c.http_listen
-                ),
-            );
-        }
-        let p = c.pin.expose();
-        if !p.is_empty() && (p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit())) {
-            bad("control.pin", "1 to 20 digits, or \"\" for none".into());
-        }
-        let a = self.panel.admin_pin.expose();
-        if !a.is_empty() && (a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit())) {
-            bad("panel.admin_pin", "1 to 20 digits, or \"\" for none".into());
-        }
-        if !(5..=86_400).contains(&c.idle_timeout) {
-            bad(
-                "control.idle_timeout",
-                format!("5 to 86400 seconds, got {}", c.idle_timeout),
-            );
-        }
-        if !(1..=10_000).contains(&c.rate_limit) {
-            bad(
-                "control.rate_limit",
-                format!("1 to 10000 requests per second, got {}", c.rate_limit),
-            );
-        }
-        if !(1..=100).contains(&c.lockout_after) {
-            bad(
-                "control.lockout_after",
-                format!("1 to 100 failures, got {}", c.lockout_after),
-            );
-        }
-        if !(1..=3600).contains(&c.lockout_seconds) {
-            bad(
-                "control.lockout_seconds",
-                format!("1 to 3600 seconds, got {}", c.lockout_seconds),
-            );
-        }
-        if self.control.enabled && self.control.listen == self.http.listen {
-            bad(
-                "control.listen",
-                format!("an address other than http.listen ({})", self.http.listen),
-            );
-        }
+        listeners::check(self, &mut bad);
 
         check_video_size(
             &mut bad,

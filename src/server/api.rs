@@ -306,14 +306,14 @@ async fn token(
         }
     };
     // Guessing is slowed per source and per client or user it names
-    // (server::auth::TOKEN_GUESSES, SOURCE_GUESSES). Argon2 takes tens of
+    // (server::auth::guesses::TOKEN_GUESSES, SOURCE_GUESSES). Argon2 takes tens of
     // milliseconds of a core and ~19 MiB: the checks run on the blocking
     // pool, two at a time, and the lockout is looked at again once it is a
     // request's turn, so requests sent at once cannot all slip past it.
     static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
     let subject = auth::grant_subject(&form);
     let mono = || server.clock().mono();
-    let locked = |ip| server.auth().may_guess(ip, &subject, mono());
+    let locked = |ip| server.auth().guesses.check(ip, &subject, mono());
     if let Some(ip) = peer
         && let Err(wait) = locked(ip)
     {
@@ -335,9 +335,9 @@ async fn token(
     };
     if let Some(ip) = peer {
         match &granted {
-            Ok(_) => server.auth().guess_granted(ip, &subject),
+            Ok(_) => server.auth().guesses.granted(ip, &subject),
             Err(e) if e.error == "invalid_client" || e.error == "invalid_grant" => {
-                if let Some(lock) = server.auth().guess_refused(ip, &subject, mono()) {
+                if let Some(lock) = server.auth().guesses.refused(ip, &subject, mono()) {
                     tracing::warn!(%ip, seconds = lock.as_secs(), "token endpoint: locked out after refused grants");
                 }
             }
